@@ -1,0 +1,1 @@
+"""Callbacks that are not a sampling strategy (those live in ``sampler/``)."""

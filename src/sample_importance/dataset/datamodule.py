@@ -1,0 +1,164 @@
+"""The DataModule: one source, optional subsets and imbalance, and the run's one IndexSampler."""
+
+from __future__ import annotations
+
+import logging
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from sample_importance.dataset.tensor_data import RandomShift, TensorImageDataset, collate
+from sample_importance.dataset.variants import balanced_subset, choose_classes, replicate_classes
+from sample_importance.errors import ConfigError
+from sample_importance.sampler.index_sampler import IndexSampler
+
+log = logging.getLogger(__name__)
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Train/test data for image classification, with the sample index carried in every batch.
+
+    Args:
+        source: an object with ``prepare()``, ``load() -> ImageSplits`` and the attributes
+            ``in_channels``, ``image_size``, ``num_classes``.
+        batch_size: the global batch size B (split evenly over DDP ranks, so T_e = floor(M / B)
+            for any world size).
+        train_samples_per_class, test_samples_per_class: seeded class-balanced subsets taken
+            before any imbalance (None keeps all).
+        imbalance: None, or ``{class_fraction, replication, seed}`` (paper Section 4.3).
+        seed: the sampler's seed (the run's seed).
+    """
+
+    def __init__(
+        self,
+        source,
+        batch_size: int = 128,
+        train_samples_per_class: int | None = None,
+        test_samples_per_class: int | None = None,
+        subset_seed: int = 0,
+        imbalance: dict | None = None,
+        augment: bool = True,
+        num_workers: int = 0,
+        eval_batch_size: int = 1024,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.batch_size = int(batch_size)
+        self.train_samples_per_class = train_samples_per_class
+        self.test_samples_per_class = test_samples_per_class
+        self.subset_seed = subset_seed
+        self.imbalance = dict(imbalance) if imbalance else None
+        self.augment = augment
+        self.num_workers = num_workers
+        self.eval_batch_size = eval_batch_size
+        self.seed = seed
+        self.in_channels, self.image_size, self.num_classes = source.in_channels, source.image_size, source.num_classes
+        self.train_set: TensorImageDataset | None = None
+        self.sampler: IndexSampler | None = None
+        self._pending_sampler_state: dict | None = None
+        self.augmented_classes: list[int] = []
+        self.class_names: list[str] = []
+
+    # -- data ---------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        self.source.prepare()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        splits = self.source.load()
+        self.class_names = splits.class_names
+        keep = balanced_subset(splits.train_labels, self.train_samples_per_class, self.subset_seed)
+        train_images, train_labels = splits.train_images[keep], splits.train_labels[keep]
+        self.train_origin = keep  # index of each training sample in the source's train split
+        self.train_copy = torch.zeros(len(keep), dtype=torch.long)
+        if self.imbalance:
+            self.augmented_classes = choose_classes(
+                splits.num_classes, self.imbalance["class_fraction"], self.imbalance["seed"]
+            )
+            copies = replicate_classes(
+                train_images, train_labels, self.augmented_classes, self.imbalance["replication"],
+                RandomShift(splits.train_pad, splits.train_flip), self.imbalance["seed"],
+            )
+            train_images, train_labels = copies.images, copies.labels
+            self.train_origin, self.train_copy = keep[copies.origin], copies.copy
+        test_keep = balanced_subset(splits.test_labels, self.test_samples_per_class, self.subset_seed)
+        augment = RandomShift(splits.train_pad, splits.train_flip) if self.augment else None
+        self.train_set = TensorImageDataset(train_images, train_labels, splits.mean, splits.std, augment)
+        self.score_set = self.train_set.view(None)  # the un-augmented view, same indices
+        self.test_set = TensorImageDataset(
+            splits.test_images[test_keep], splits.test_labels[test_keep], splits.mean, splits.std, None
+        )
+        log.info(
+            "dataset: %d training samples (%s), %d test samples; augmented classes: %s",
+            len(self.train_set), torch.bincount(train_labels, minlength=splits.num_classes).tolist(),
+            len(self.test_set), self.augmented_classes or "none",
+        )
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_set)
+
+    # -- loaders ------------------------------------------------------------------------
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def per_device_batch_size(self) -> int:
+        world, _ = self._world()
+        if self.batch_size % world:
+            raise ConfigError(f"schedule.batch_size={self.batch_size} is not divisible by the {world} DDP ranks")
+        return self.batch_size // world
+
+    def train_sampler(self) -> IndexSampler:
+        """The run's sampler, made once and kept: strategies set its weights, it is never rebuilt."""
+        if self.sampler is None:
+            world, rank = self._world()
+            self.sampler = IndexSampler(self.num_train, num_replicas=world, rank=rank, seed=self.seed)
+            if self._pending_sampler_state is not None:
+                self.sampler.load_state_dict(self._pending_sampler_state)
+                self._pending_sampler_state = None
+        return self.sampler
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = self.train_sampler()
+        if self.trainer is not None:
+            # Lightning issue 21938: after a resume with workers, the first iterator is made
+            # before set_epoch; take the epoch from the loop's progress instead.
+            sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        return DataLoader(
+            self.train_set, batch_size=self.per_device_batch_size(), sampler=sampler, drop_last=True,
+            collate_fn=collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def _eval_loader(self, dataset, sampler=None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=sampler, shuffle=False,
+                          collate_fn=collate, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_set)  # the paper tracks test accuracy over training
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_set)
+
+    def scoring_dataloader(self) -> DataLoader:
+        """Every training sample, un-augmented, this rank's shard (gathered by index afterwards)."""
+        world, rank = self._world()
+        sampler = DistributedSampler(self.score_set, world, rank, shuffle=False, drop_last=False) if world > 1 else None
+        return self._eval_loader(self.score_set, sampler)
+
+    # -- checkpoint ---------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        if self.sampler is not None:
+            return {"sampler": self.sampler.state_dict()}
+        return {"sampler": self._pending_sampler_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("sampler") is None:
+            return
+        if self.sampler is not None:
+            self.sampler.load_state_dict(state["sampler"])
+        else:
+            self._pending_sampler_state = state["sampler"]

@@ -1,0 +1,1 @@
+"""Per-sample training losses (reduction is done by the LightningModule)."""

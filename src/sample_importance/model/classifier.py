@@ -1,0 +1,141 @@
+"""The LightningModule: trains a network on per-sample losses and scores the training set."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics.functional.classification import multiclass_accuracy
+
+
+class ImageClassifier(pl.LightningModule):
+    """Classifier whose training step keeps every sample's loss and index visible to callbacks.
+
+    Args:
+        net: the network, logits out.
+        loss: per-sample loss ``(logits, targets) -> (B,)``.
+        schedule: an object with ``configure(parameters, steps_per_epoch) -> (optimizer, scheduler)``.
+        num_classes: number of classes.
+
+    ``training_step`` returns ``{"loss", "index", "target", "logits", "sample_loss"}`` so that
+    strategies reading per-sample values (prioritized sampling, SPV, InfoBatch) get them from
+    ``on_train_batch_end`` without a second forward pass. A strategy that reweights the loss
+    sets ``sample_loss_weight``: a function of the batch's indices returning per-sample factors.
+    """
+
+    def __init__(self, net: nn.Module, loss: nn.Module, schedule, num_classes: int) -> None:
+        super().__init__()
+        self.net = net
+        self.loss = loss
+        self.schedule = schedule
+        self.num_classes = num_classes
+        self.sample_loss_weight = None
+        self.test_acc_history: list[tuple[int, float]] = []  # (global step, accuracy) after each epoch
+        self._eval_preds: list[torch.Tensor] = []
+        self._eval_targets: list[torch.Tensor] = []
+        self.final_test: dict = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    # -- training -----------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        images, targets, index = batch
+        logits = self(images)
+        sample_loss = self.loss(logits, targets)
+        if self.sample_loss_weight is not None:
+            loss = (sample_loss * self.sample_loss_weight(index).to(sample_loss)).mean()
+        else:
+            loss = sample_loss.mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"training loss is {loss.item()} at step {self.global_step}: the run diverged "
+                f"(lower schedule.lr); checkpoints up to the last finished epoch are in checkpoints/"
+            )
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return {"loss": loss, "index": index, "target": targets, "logits": logits.detach(),
+                "sample_loss": sample_loss.detach()}
+
+    def steps_per_epoch(self) -> int:
+        """T_e = floor(samples per rank / batch per rank), capped by ``limit_train_batches``."""
+        datamodule = self.trainer.datamodule
+        steps = len(datamodule.train_sampler()) // datamodule.per_device_batch_size()
+        limit = self.trainer.limit_train_batches
+        if isinstance(limit, int):
+            steps = min(steps, limit)
+        elif limit is not None and limit < 1.0:
+            steps = int(steps * limit)
+        return max(steps, 1)
+
+    def configure_optimizers(self):
+        optimizer, scheduler = self.schedule.configure(self.parameters(), self.steps_per_epoch())
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- test accuracy after every epoch (the paper's A(V, f_t)) --------------------------
+    def validation_step(self, batch, batch_idx):
+        images, targets, _ = batch
+        self._eval_preds.append(self(images).argmax(1))
+        self._eval_targets.append(targets)
+
+    def test_step(self, batch, batch_idx):
+        self.validation_step(batch, batch_idx)
+
+    def _eval_metrics(self) -> dict[str, torch.Tensor]:
+        preds, targets = torch.cat(self._eval_preds), torch.cat(self._eval_targets)
+        self._eval_preds, self._eval_targets = [], []
+        if self.trainer.world_size > 1:
+            from torchmetrics.utilities.distributed import gather_all_tensors
+
+            preds, targets = torch.cat(gather_all_tensors(preds)), torch.cat(gather_all_tensors(targets))
+        metrics = {"acc": multiclass_accuracy(preds, targets, self.num_classes, average="micro")}
+        per_class = multiclass_accuracy(preds, targets, self.num_classes, average="none")
+        datamodule = self.trainer.datamodule
+        names = getattr(datamodule, "class_names", None) or [str(c) for c in range(self.num_classes)]
+        for c, name in enumerate(names):
+            metrics[f"acc_class/{c:03d}_{name}"] = per_class[c]
+        augmented = getattr(datamodule, "augmented_classes", [])
+        if augmented:
+            mask = torch.zeros(self.num_classes, dtype=torch.bool)
+            mask[augmented] = True
+            metrics["acc_augmented"] = per_class[mask.to(per_class.device)].mean()
+            metrics["acc_other"] = per_class[~mask.to(per_class.device)].mean()
+        return metrics
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self._eval_preds, self._eval_targets = [], []
+            return
+        metrics = self._eval_metrics()
+        for name, value in metrics.items():
+            self.log(f"test/{name}", value, prog_bar=name == "acc", sync_dist=False, rank_zero_only=False)
+        self.test_acc_history.append((int(self.global_step), float(metrics["acc"])))
+
+    def on_test_epoch_end(self) -> None:
+        metrics = self._eval_metrics()
+        self.final_test = {name: float(value) for name, value in metrics.items()}
+        self.log("final/test_acc", metrics["acc"])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["test_acc_history"] = list(self.test_acc_history)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.test_acc_history = [tuple(item) for item in checkpoint.get("test_acc_history", [])]
+
+    # -- scoring: per-sample softmax probability of the true class -------------------------
+    @torch.no_grad()
+    def predict_p_true(self, dataloader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(index, label, p_true) for this rank's share of ``dataloader``, in eval mode, on the model's device."""
+        was_training = self.training
+        self.eval()
+        indices, labels, p_true = [], [], []
+        try:
+            for images, targets, index in dataloader:
+                images, targets = images.to(self.device, non_blocking=True), targets.to(self.device)
+                probabilities = torch.softmax(self(images).float(), dim=1)
+                p_true.append(probabilities.gather(1, targets[:, None]).squeeze(1))
+                indices.append(index.to(self.device))
+                labels.append(targets)
+        finally:
+            self.train(was_training)
+        return torch.cat(indices), torch.cat(labels), torch.cat(p_true)
+

@@ -1,0 +1,1 @@
+"""Who draws the training samples: the index sampler and the strategies (callbacks) that set its weights."""

@@ -1,0 +1,86 @@
+"""What a weighted sampler is doing, in TensorBoard: at the switch and after every epoch.
+
+A sampler that collapses onto a few samples (easy data, most p_true near 1) shows up as a low
+effective sample size, a small fraction of samples drawn, and a large top share.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+
+
+def tensorboard_writers(trainer: pl.Trainer) -> list:
+    if not trainer.is_global_zero:
+        return []
+    return [lg.experiment for lg in trainer.loggers if hasattr(lg.experiment, "add_histogram")]
+
+
+def class_shares(weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The paper's class importance: sum of weights per class over the sum of all weights."""
+    totals = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels.long(), weights.double())
+    return totals / totals.sum()
+
+
+def sampling_stats(weights: torch.Tensor, drawn: torch.Tensor | None = None) -> dict[str, float]:
+    weights = weights.double()
+    stats = {
+        "effective_sample_fraction": float(weights.sum() ** 2 / (weights.pow(2).sum() * len(weights))),
+        "max_sample_share": float(weights.max() / weights.sum()),
+    }
+    if drawn is not None:
+        seen = torch.zeros(len(weights), dtype=torch.bool)
+        seen[drawn] = True
+        stats["fraction_drawn"] = float(seen.float().mean())
+    return stats
+
+
+def extreme_images_grid(datamodule, weights: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Row 1: the lowest-weight (easiest) sample per class; row 2: the highest-weight (hardest)."""
+    from torchvision.utils import make_grid
+
+    images = datamodule.score_set.images
+    easiest, hardest = [], []
+    for c in range(datamodule.num_classes):
+        members = (labels == c).nonzero().flatten()
+        if len(members) == 0:
+            continue
+        order = weights[members].argsort()
+        easiest.append(images[members[order[0]]])
+        hardest.append(images[members[order[-1]]])
+    grid = make_grid(torch.stack(easiest + hardest), nrow=len(easiest), padding=1)
+    return grid
+
+
+def log_switch(trainer: pl.Trainer, datamodule, scores, weights: torch.Tensor, seconds: float) -> None:
+    step = trainer.global_step
+    for writer in tensorboard_writers(trainer):
+        writer.add_histogram("importance/weight", weights.float(), step)
+        writer.add_histogram("importance/p_true", scores.p_true.float(), step)
+        writer.add_scalar("importance/scoring_time_s", seconds, step)
+        shares = class_shares(weights, scores.label, datamodule.num_classes)
+        for c, share in enumerate(shares.tolist()):
+            writer.add_scalar(f"importance/class_share/{c:03d}_{datamodule.class_names[c]}", share, step)
+        if hasattr(datamodule, "score_set") and hasattr(datamodule.score_set, "images"):
+            writer.add_image("importance/easiest_top_hardest_bottom", extreme_images_grid(datamodule, weights, scores.label), step)
+        writer.flush()
+
+
+class SamplingDiagnostics(Callback):
+    """Every epoch the sampler draws by weight: ESS/N, fraction drawn at least once, top share, class shares."""
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        sampler = datamodule.train_sampler()
+        writers = tensorboard_writers(trainer)
+        if sampler.weights is None or not writers:
+            return
+        stats = sampling_stats(sampler.weights, sampler.global_sequence(trainer.current_epoch))
+        labels = datamodule.train_set.labels
+        shares = class_shares(sampler.weights, labels, datamodule.num_classes)
+        for writer in writers:
+            for name, value in stats.items():
+                writer.add_scalar(f"sampling/{name}", value, trainer.global_step)
+            for c, share in enumerate(shares.tolist()):
+                writer.add_scalar(f"sampling/class_share/{c:03d}_{datamodule.class_names[c]}", share, trainer.global_step)

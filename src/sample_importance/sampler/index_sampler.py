@@ -1,0 +1,138 @@
+"""The one sampler of a run: it owns the draw and the per-sample weights.
+
+Every epoch's index sequence is a pure function of (seed, epoch, weights): the
+global sequence is built the same way on every rank and each rank keeps the
+slice ``[rank::num_replicas]``. That makes the draw exact under DDP, identical
+for any world size, immune to ``__iter__`` being called twice, and
+reproducible after a resume (the weights travel in the checkpoint, nothing
+comes from the global RNG).
+
+It subclasses ``DistributedSampler`` because Lightning then leaves it alone
+instead of replacing or wrapping it (see DESIGN-NOTES section 1). Its length
+never changes: ``ceil(N / num_replicas)`` indices per rank and epoch, whether
+the draw is uniform or weighted, so the epoch length and the learning-rate
+schedule are the same before and after the switch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DistributedSampler
+
+# Draws are produced in chunks, each from its own generator seeded by
+# (seed, epoch, chunk): memory stays bounded for huge N and no Python list of
+# the whole epoch is ever built.
+CHUNK_SIZE = 1 << 20
+
+
+def chunk_generator(seed: int, epoch: int, chunk: int) -> torch.Generator:
+    state = np.random.SeedSequence([seed, epoch, chunk]).generate_state(2, dtype=np.uint32)
+    generator = torch.Generator()
+    generator.manual_seed(int(state[0]) << 32 | int(state[1]))
+    return generator
+
+
+class WeightError(ValueError):
+    """Weights that cannot define a sampling distribution."""
+
+
+def check_weights(weights: torch.Tensor, num_samples: int) -> torch.Tensor:
+    weights = torch.as_tensor(weights).detach().to("cpu", torch.float64).flatten()
+    if weights.numel() != num_samples:
+        raise WeightError(f"expected {num_samples} weights (one per training sample), got {weights.numel()}")
+    if not torch.isfinite(weights).all():
+        raise WeightError(f"{int((~torch.isfinite(weights)).sum())} weights are NaN or infinite")
+    if (weights < 0).any():
+        raise WeightError(f"{int((weights < 0).sum())} weights are negative")
+    if weights.sum() <= 0:
+        raise WeightError("all weights are zero")
+    return weights
+
+
+class IndexSampler(DistributedSampler):
+    """Uniform without replacement until weights are set, then weighted with replacement.
+
+    Args:
+        num_samples: N, the size of the training set.
+        num_replicas, rank: the DDP world size and this process's rank.
+        seed: the run's seed; epoch ``e`` draws from generators seeded by (seed, e, chunk).
+    """
+
+    def __init__(self, num_samples: int, num_replicas: int = 1, rank: int = 0, seed: int = 0) -> None:
+        if num_samples <= 0:
+            raise ValueError("the training set is empty")
+        # DistributedSampler.__init__ wants a dataset only for len(); keep ours explicit.
+        self.dataset_size = int(num_samples)
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
+        if not 0 <= self.rank < self.num_replicas:
+            raise ValueError(f"rank {rank} outside [0, {num_replicas})")
+        self.seed = int(seed)
+        self.epoch = 0
+        self.shuffle = True
+        self.drop_last = False
+        self.num_samples = math.ceil(self.dataset_size / self.num_replicas)  # per rank
+        self.total_size = self.num_samples * self.num_replicas
+        self.weights: torch.Tensor | None = None
+        self._cdf: torch.Tensor | None = None
+
+    # -- the state a checkpoint carries -------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return "uniform" if self.weights is None else "weighted"
+
+    def set_weights(self, weights: torch.Tensor | None) -> None:
+        """Switch to weighted draws with replacement (``None`` switches back to uniform)."""
+        if weights is None:
+            self.weights, self._cdf = None, None
+            return
+        weights = check_weights(weights, self.dataset_size)
+        self.weights = weights
+        cdf = torch.cumsum(weights, 0)
+        self._cdf = cdf / cdf[-1]
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "dataset_size": self.dataset_size, "weights": self.weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["dataset_size"] != self.dataset_size:
+            raise WeightError(
+                f"checkpoint's sampler covers {state['dataset_size']} samples, this training set has "
+                f"{self.dataset_size}: resume with the same dataset config"
+            )
+        self.seed = int(state["seed"])
+        self.set_weights(state["weights"])
+
+    # -- the draw -----------------------------------------------------------------------
+    def global_chunks(self, epoch: int | None = None) -> Iterator[torch.Tensor]:
+        """The epoch's global sequence (``total_size`` int64 indices) in chunks."""
+        epoch = self.epoch if epoch is None else epoch
+        if self._cdf is None:
+            order = torch.randperm(self.dataset_size, generator=chunk_generator(self.seed, epoch, 0))
+            padding = self.total_size - self.dataset_size  # repeat the start, as DistributedSampler does
+            order = torch.cat([order, order[:padding]]) if padding else order
+            yield from order.split(CHUNK_SIZE)
+            return
+        for chunk, start in enumerate(range(0, self.total_size, CHUNK_SIZE)):
+            size = min(CHUNK_SIZE, self.total_size - start)
+            uniforms = torch.rand(size, generator=chunk_generator(self.seed, epoch, chunk), dtype=torch.float64)
+            # right=True: a zero-weight sample (a flat step in the cdf) can never be hit.
+            indices = torch.searchsorted(self._cdf, uniforms, right=True)
+            yield indices.clamp_(max=self.dataset_size - 1)
+
+    def global_sequence(self, epoch: int | None = None) -> torch.Tensor:
+        return torch.cat(list(self.global_chunks(epoch)))
+
+    def __iter__(self) -> Iterator[int]:
+        offset = 0  # position of the current chunk inside the global sequence
+        for chunk in self.global_chunks():
+            first = (self.rank - offset) % self.num_replicas
+            yield from chunk[first :: self.num_replicas].tolist()
+            offset += len(chunk)
+
+    def __len__(self) -> int:
+        return self.num_samples

@@ -1,0 +1,26 @@
+"""SGD-Scan (the paper's Eq. 1): every epoch a fresh permutation, each sample seen once."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+
+
+class UniformScan(Callback):
+    """Leaves the sampler uniform without replacement for the whole run (its default mode)."""
+
+    name = "uniform"
+
+    def hparams(self) -> dict:
+        return {}
+
+    def validate(self, max_epochs: int) -> None:
+        """Nothing to check."""
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        sampler = trainer.datamodule.train_sampler()
+        if sampler.weights is not None:
+            raise RuntimeError("sampler=uniform resumed from a checkpoint of a weighted run")
+
+    def summary(self) -> dict:
+        return {}

@@ -1,0 +1,1 @@
+"""Optimizer and learning-rate schedules; milestones are given in epochs and applied per iteration."""
