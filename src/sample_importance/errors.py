@@ -11,3 +11,7 @@ class ConfigError(UserError):
 
 class DatasetUnavailable(UserError):
     """The dataset's files are not on disk and could not be obtained."""
+
+
+class TrainingDiverged(UserError):
+    """The loss or the probabilities became NaN or infinite."""

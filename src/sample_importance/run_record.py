@@ -5,52 +5,29 @@ Other tools (the report, the benchmarks) read these files; keep the keys stable.
 
 from __future__ import annotations
 
-import math
 import platform
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from sample_importance.cli import write_json
-from sample_importance.errors import ConfigError, UserError
+from sample_importance.config_checks import check_checkpoint_path
+from sample_importance.errors import UserError
 
 SUMMARY_FILE = "summary.json"
 
 
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    value = OmegaConf.select(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-
-
 def check_checkpoint(path) -> None:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"ckpt_path={path}: no such file")
+    """A checkpoint that cannot be read is a one-line error before training starts."""
+    path = check_checkpoint_path(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:
         raise UserError(f"ckpt_path={path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"ckpt_path={path} is not a Lightning checkpoint (no state_dict)")
-
-
-def validate(cfg: DictConfig) -> None:
-    """Config checks that must fail before any work starts; each error names the key."""
-    _positive_int(cfg, "schedule.max_epochs")
-    _positive_int(cfg, "schedule.batch_size")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
-        raise ConfigError(f"seed must be an integer, got {cfg.seed!r}")
-    lr = cfg.schedule.get("lr")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"schedule.lr must be a positive number, got {lr!r}")
-    data_dir = Path(str(cfg.paths.data_dir))
-    if data_dir.exists() and not data_dir.is_dir():
-        raise ConfigError(f"paths.data_dir={data_dir} is a file, not a folder")
-    if cfg.get("ckpt_path"):
-        check_checkpoint(cfg.ckpt_path)
 
 
 def hydra_choices() -> dict:

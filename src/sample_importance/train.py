@@ -1,31 +1,30 @@
 """``python -m sample_importance.train [overrides]``: one training run (or a sweep with ``-m``).
 
-compose -> validate -> instantiate data, model, strategy, callbacks, trainer -> fit -> test ->
-write ``summary.json``.
+compose -> check -> instantiate data, model, strategy, callbacks, trainer -> fit -> test ->
+write ``summary.json``. Torch and Lightning are imported after the config checks, so a wrong
+value is reported in about a second.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
 import hydra
-import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from sample_importance import run_record
-from sample_importance.cli import CONFIG_DIR, exit_on_user_error
-from sample_importance.model.classifier import ImageClassifier
-
-log = logging.getLogger(__name__)
+from sample_importance import config_checks
+from sample_importance.cli import CONFIG_DIR, check_command_line, exit_on_user_error
 
 
 def build(cfg: DictConfig):
-    """Everything a run needs, from the composed config (no side effects beyond construction)."""
-    run_record.validate(cfg)
+    """Everything a run needs, from the composed config."""
+    from sample_importance import run_record
+    from sample_importance.model.classifier import ImageClassifier
+
+    if cfg.get("ckpt_path"):
+        run_record.check_checkpoint(cfg.ckpt_path)
     datamodule = instantiate(cfg.dataset)
     net = instantiate(cfg.model, in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
                       image_size=datamodule.image_size)
@@ -39,16 +38,23 @@ def build(cfg: DictConfig):
 
 
 def train(cfg: DictConfig) -> dict:
+    config_checks.validate(cfg)
+    import pytorch_lightning as pl
+    import torch
+
+    from sample_importance import run_record
+
     started = time.time()
+    torch.set_float32_matmul_precision("high")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, strategy, trainer = build(cfg)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     trainer.test(module, datamodule=datamodule, verbose=False)
     summary = run_record.summarize(cfg, trainer, datamodule, module, strategy, time.time() - started)
     if trainer.is_global_zero:
-        run_record.write_summary(Path(cfg.paths.output_dir), summary)
-        run_record.log_hparams(trainer, cfg, summary)
         output_dir = Path(cfg.paths.output_dir)
+        run_record.write_summary(output_dir, summary)
+        run_record.log_hparams(trainer, cfg, summary)
         print(
             f"best test accuracy {summary['best_test_acc']:.4f} at step {summary['best_step']}, "
             f"final {summary['final_test_acc']:.4f} ({summary['total_steps']} steps, {summary['wall_time_s']:.0f} s)\n"
@@ -61,10 +67,10 @@ def train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    torch.set_float32_matmul_precision("high")
     summary = exit_on_user_error(train, cfg)
     return summary.get("best_test_acc") if summary else None
 
 
 if __name__ == "__main__":
+    check_command_line()
     main()

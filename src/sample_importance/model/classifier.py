@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy
 
+from sample_importance.errors import TrainingDiverged
+
 
 class ImageClassifier(pl.LightningModule):
     """Classifier whose training step keeps every sample's loss and index visible to callbacks.
@@ -48,7 +50,7 @@ class ImageClassifier(pl.LightningModule):
         else:
             loss = sample_loss.mean()
         if not torch.isfinite(loss):
-            raise FloatingPointError(
+            raise TrainingDiverged(
                 f"training loss is {loss.item()} at step {self.global_step}: the run diverged "
                 f"(lower schedule.lr); checkpoints up to the last finished epoch are in checkpoints/"
             )

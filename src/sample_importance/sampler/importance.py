@@ -8,13 +8,13 @@ gamma > 0 favours hard samples, gamma < 0 easy ones, gamma = 0 is uniform with r
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from sample_importance.config_checks import check_burn_in, check_finite_number, check_int_at_least
 from sample_importance.errors import ConfigError
 from sample_importance.sampler import diagnostics
 from sample_importance.sampler.scoring import Scores, score_training_set
@@ -72,12 +72,10 @@ class ImportanceSampling(Callback):
     name = "importance"
 
     def __init__(self, burn_in_epochs: int = 5, gamma: float = 0.5, weight_floor: float = 0.0) -> None:
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma):
-            raise ConfigError(f"sampler.gamma must be a finite number, got {gamma!r}")
-        if isinstance(burn_in_epochs, bool) or not isinstance(burn_in_epochs, int) or burn_in_epochs < 0:
-            raise ConfigError(f"sampler.burn_in_epochs must be an integer >= 0, got {burn_in_epochs!r}")
-        if not isinstance(weight_floor, (int, float)) or not 0 <= weight_floor < math.inf:
-            raise ConfigError(f"sampler.weight_floor must be a number >= 0, got {weight_floor!r}")
+        check_finite_number("sampler.gamma", gamma)
+        check_int_at_least("sampler.burn_in_epochs", burn_in_epochs, 0)
+        if check_finite_number("sampler.weight_floor", weight_floor) < 0:
+            raise ConfigError(f"sampler.weight_floor must be >= 0, got {weight_floor}")
         self.burn_in_epochs = burn_in_epochs
         self.gamma = float(gamma)
         self.weight_floor = float(weight_floor)
@@ -89,11 +87,7 @@ class ImportanceSampling(Callback):
         return {"burn_in_epochs": self.burn_in_epochs, "gamma": self.gamma, "weight_floor": self.weight_floor}
 
     def validate(self, max_epochs: int) -> None:
-        if not self.burn_in_epochs < max_epochs:
-            raise ConfigError(
-                f"sampler.burn_in_epochs must be in [0, {max_epochs}) (schedule.max_epochs={max_epochs}), "
-                f"got {self.burn_in_epochs}"
-            )
+        check_burn_in("sampler.burn_in_epochs", self.burn_in_epochs, max_epochs)
 
     # -- hooks --------------------------------------------------------------------------
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

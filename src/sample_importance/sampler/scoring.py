@@ -7,11 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sample_importance.errors import UserError
-
-
-class ScoringError(UserError):
-    """The scoring pass produced unusable probabilities (NaN: the model diverged)."""
+from sample_importance.errors import TrainingDiverged
 
 
 @dataclass
@@ -42,7 +38,7 @@ def gather_from_ranks(*tensors: torch.Tensor) -> list[torch.Tensor]:
 def score_training_set(module, datamodule) -> Scores:
     """Run the model over the un-augmented training set on every rank and gather by index.
 
-    Collective: call it on all ranks. NaN probabilities raise ``ScoringError``.
+    Collective: call it on all ranks. NaN probabilities raise ``TrainingDiverged``.
     """
     start = time.perf_counter()
     index, label, p_true = module.predict_p_true(datamodule.scoring_dataloader())
@@ -54,7 +50,7 @@ def score_training_set(module, datamodule) -> Scores:
         raise RuntimeError(f"scoring pass missed {int(torch.isnan(labels).sum())} training samples")
     bad = int(torch.isnan(probabilities).sum())
     if bad:
-        raise ScoringError(
+        raise TrainingDiverged(
             f"the model gives NaN probabilities for {bad} of {num_samples} training samples at the scoring pass "
             f"(it diverged: lower schedule.lr); the last good checkpoint is checkpoints/last.ckpt"
         )

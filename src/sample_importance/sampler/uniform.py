@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
+from sample_importance.errors import UserError
+
 
 class UniformScan(Callback):
     """Leaves the sampler uniform without replacement for the whole run (its default mode)."""
@@ -20,7 +22,7 @@ class UniformScan(Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         sampler = trainer.datamodule.train_sampler()
         if sampler.weights is not None:
-            raise RuntimeError("sampler=uniform resumed from a checkpoint of a weighted run")
+            raise UserError("sampler=uniform cannot resume a checkpoint whose sampler draws by weight")
 
     def summary(self) -> dict:
         return {}

@@ -1,0 +1,67 @@
+"""Config checks that run before anything heavy is imported, so a typo fails in a second.
+
+Each check raises ``ConfigError`` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from sample_importance.errors import ConfigError, UserError
+
+
+def is_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def check_finite_number(key: str, value) -> float:
+    if not is_number(value) or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_int_at_least(key: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_burn_in(key: str, burn_in_epochs, max_epochs: int) -> int:
+    check_int_at_least(key, burn_in_epochs, 0)
+    if burn_in_epochs >= max_epochs:
+        raise ConfigError(f"{key} must be in [0, {max_epochs}) (schedule.max_epochs={max_epochs}), got {burn_in_epochs}")
+    return burn_in_epochs
+
+
+def check_checkpoint_path(path) -> Path:
+    path = Path(str(path))
+    if not path.is_file():
+        raise UserError(f"ckpt_path={path}: no such file")
+    return path
+
+
+def validate(cfg: DictConfig) -> None:
+    """Checks of the composed config that need no data and no model."""
+    max_epochs = check_int_at_least("schedule.max_epochs", OmegaConf.select(cfg, "schedule.max_epochs"), 1)
+    check_int_at_least("schedule.batch_size", OmegaConf.select(cfg, "schedule.batch_size"), 1)
+    check_int_at_least("seed", cfg.get("seed"), 0)
+    lr = check_finite_number("schedule.lr", OmegaConf.select(cfg, "schedule.lr"))
+    if lr <= 0:
+        raise ConfigError(f"schedule.lr must be positive, got {lr}")
+    sampler = cfg.get("sampler") or {}
+    if "gamma" in sampler:
+        check_finite_number("sampler.gamma", sampler.gamma)
+    if "burn_in_epochs" in sampler:
+        check_burn_in("sampler.burn_in_epochs", sampler.burn_in_epochs, max_epochs)
+    if "weight_floor" in sampler:
+        floor = check_finite_number("sampler.weight_floor", sampler.weight_floor)
+        if floor < 0:
+            raise ConfigError(f"sampler.weight_floor must be >= 0, got {floor}")
+    data_dir = Path(str(OmegaConf.select(cfg, "paths.data_dir")))
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"paths.data_dir={data_dir} is a file, not a folder")
+    if cfg.get("ckpt_path"):
+        check_checkpoint_path(cfg.ckpt_path)

@@ -1,0 +1,65 @@
+"""``python -m sample_importance.score ckpt_path=PATH [overrides]``: weights from any checkpoint.
+
+Loads the network from a training checkpoint, scores every training sample (eval mode,
+un-augmented, on a GPU when there is one) and writes ``sample_weights.pt`` with
+``sampler.gamma`` into its own run folder. The weights of one model can then drive the
+training of another (the paper's Appendix B).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from sample_importance import config_checks
+from sample_importance.cli import CONFIG_DIR, check_command_line, exit_on_user_error
+from sample_importance.errors import ConfigError, UserError
+
+
+def score(cfg: DictConfig) -> Path:
+    config_checks.validate(cfg)
+    if "gamma" not in cfg.sampler:
+        raise ConfigError("sampler has no gamma: score with sampler=importance (and sampler.gamma=...)")
+    import torch
+
+    from sample_importance.model.classifier import ImageClassifier
+    from sample_importance.run_record import check_checkpoint
+    from sample_importance.sampler.importance import importance_weights, save_sample_weights
+    from sample_importance.sampler.scoring import score_training_set
+
+    check_checkpoint(cfg.ckpt_path)
+    checkpoint = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False)
+    datamodule = instantiate(cfg.dataset)
+    datamodule.setup("fit")
+    net = instantiate(cfg.model, in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
+                      image_size=datamodule.image_size)
+    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes)
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise UserError(
+            f"ckpt_path={cfg.ckpt_path} does not fit model={cfg.model._target_} on this dataset: "
+            f"{str(error).splitlines()[0]}"
+        ) from error
+    module.to("cuda" if torch.cuda.is_available() else "cpu")
+    scores = score_training_set(module, datamodule)
+    weights, fallback = importance_weights(scores.p_true, cfg.sampler.gamma, cfg.sampler.get("weight_floor", 0.0))
+    output = Path(cfg.paths.output_dir) / "sample_weights.pt"
+    epochs_done = int(checkpoint.get("epoch", -1)) + 1
+    save_sample_weights(output, epochs_done, cfg.sampler.gamma, scores, weights,
+                        fallback=fallback, checkpoint=str(Path(cfg.ckpt_path).resolve()))
+    print(f"scored {len(weights)} samples in {scores.seconds:.2f} s: {output}", flush=True)
+    return output
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="score")
+def main(cfg: DictConfig) -> None:
+    exit_on_user_error(score, cfg)
+
+
+if __name__ == "__main__":
+    check_command_line()
+    main()

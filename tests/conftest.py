@@ -1,0 +1,62 @@
+"""Shared fixtures: compose the real configs, run real (tiny) trainings on the bundled digits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from sample_importance.cli import CONFIG_DIR
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO = TESTS_DIR.parent
+sys.path.insert(0, str(TESTS_DIR))  # draw_recorder and other test-only callbacks
+
+# A digits run small enough for the fast suite: 11 steps of 128 per epoch.
+TINY = ["dataset=digits", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+RECORD_DRAWS = "+callbacks.record_draws._target_=draw_recorder.DrawRecorder"
+
+
+def compose_config(overrides: list[str], output_dir: Path, config_name: str = "train"):
+    """The config ``python -m sample_importance.train OVERRIDES`` would run, writing into output_dir."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.data_dir = str(output_dir.parent / "data")
+        del cfg["hydra"]
+    return cfg
+
+
+def run_training(overrides: list[str], output_dir: Path) -> dict:
+    from sample_importance.train import train
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return train(compose_config(TINY + overrides, output_dir))
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 300, env_extra: dict | None = None):
+    """Run a command-line app as a user would; returns the CompletedProcess."""
+    env = dict(os.environ, PYTHONPATH=str(TESTS_DIR), **(env_extra or {}))
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def importance_run(tmp_path_factory):
+    """One real run shared by several tests: digits, LeNet, E=2, gamma=0.5, 4 epochs, draws recorded."""
+    output_dir = tmp_path_factory.mktemp("importance") / "run"
+    summary = run_training(
+        ["sampler=importance", "sampler.burn_in_epochs=2", "sampler.gamma=0.5", "schedule.max_epochs=4", RECORD_DRAWS],
+        output_dir,
+    )
+    return output_dir, summary

@@ -1,0 +1,24 @@
+"""Test-only callback: records the sample indices every training batch used, per epoch and rank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from pytorch_lightning.callbacks import Callback
+
+
+class DrawRecorder(Callback):
+    def __init__(self) -> None:
+        self.draws: dict[int, list[torch.Tensor]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.draws.setdefault(trainer.current_epoch, []).append(batch[2].detach().cpu())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        record = {epoch: torch.cat(parts) for epoch, parts in self.draws.items()}
+        torch.save(record, Path(trainer.default_root_dir) / f"draws_rank{trainer.global_rank}.pt")
+
+
+def load_draws(folder: Path, rank: int = 0) -> dict[int, torch.Tensor]:
+    return torch.load(Path(folder) / f"draws_rank{rank}.pt", weights_only=True)
