@@ -108,8 +108,13 @@ class ImageClassifier(pl.LightningModule):
             self._eval_preds, self._eval_targets = [], []
             return
         metrics = self._eval_metrics()
-        for name, value in metrics.items():
-            self.log(f"test/{name}", value, prog_bar=name == "acc", sync_dist=False, rank_zero_only=False)
+        # Logged at the number of iterations done (Lightning's own epoch-end step is one less),
+        # so the curves' x is the paper's t.
+        values = {f"test/{name}": float(value) for name, value in metrics.items()}
+        if self.trainer.is_global_zero:
+            for logger in self.trainer.loggers:
+                logger.log_metrics(values, step=self.global_step)
+        self.log("test/acc", metrics["acc"], prog_bar=True, logger=False)
         self.test_acc_history.append((int(self.global_step), float(metrics["acc"])))
 
     def on_test_epoch_end(self) -> None:

@@ -1,0 +1,75 @@
+"""Every model config builds for the dataset's channels and size, and trains a step on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from sample_importance.cli import CONFIG_DIR
+from sample_importance.model.pyramidnet import PyramidNet
+
+MODEL_CONFIGS = sorted(Path(CONFIG_DIR, "model").glob("*.yaml"))
+
+
+def build(config: Path, in_channels: int, image_size: int, num_classes: int):
+    return instantiate(OmegaConf.load(config), in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+
+
+def test_every_paper_model_has_a_config():
+    names = {path.stem for path in MODEL_CONFIGS}
+    assert {"lenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet50_imagenet", "googlenet",
+            "pyramidnet110", "pyramidnet164"} <= names
+
+
+@pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("in_channels,image_size", [(1, 8), (3, 13)])
+def test_forward_backward_on_tiny_inputs(config, in_channels, image_size):
+    torch.manual_seed(0)
+    net = build(config, in_channels, image_size, num_classes=7)
+    net.train()
+    images = torch.randn(2, in_channels, image_size, image_size)
+    logits = net(images)
+    assert logits.shape == (2, 7)
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 6])).backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    net.eval()
+    with torch.no_grad():
+        assert net(images[:1]).shape == (1, 7)
+
+
+def count(net) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_pyramidnet_sizes_match_the_published_ones():
+    # Han et al. (2017), the authors' table: PyramidNet-110 alpha=48 has 1.7M parameters and a
+    # 64-dimensional output feature; PyramidNet-164 alpha=270 (bottleneck) 27.0M and 1144.
+    # An independent implementation (osmr/imgclsmob) counts 1,772,706 and 27,216,021 on CIFAR-10.
+    small = PyramidNet(3, 10, 32, depth=110, alpha=48)
+    assert small.feature_dim == 64
+    assert count(small) == 1_772_706
+    large = PyramidNet(3, 10, 32, depth=164, alpha=270, bottleneck=True)
+    assert large.feature_dim == 1144
+    assert count(large) == 27_216_021
+
+
+def test_pyramidnet_rejects_a_depth_that_does_not_fit_its_units():
+    with pytest.raises(ValueError, match="9n\\+2"):
+        PyramidNet(3, 10, 32, depth=110, bottleneck=True)
+
+
+def test_small_image_stems_keep_the_resolution():
+    resnet = build(Path(CONFIG_DIR, "model", "resnet50.yaml"), 3, 32, 10)
+    assert resnet.conv1.kernel_size == (3, 3) and resnet.conv1.stride == (1, 1)
+    assert isinstance(resnet.maxpool, torch.nn.Identity)
+    imagenet = build(Path(CONFIG_DIR, "model", "resnet50_imagenet.yaml"), 3, 224, 1000)
+    assert imagenet.conv1.kernel_size == (7, 7) and imagenet.conv1.stride == (2, 2)
+    assert count(imagenet) == 25_557_032  # torchvision's ResNet-50
+    google = build(Path(CONFIG_DIR, "model", "googlenet.yaml"), 3, 32, 10)
+    assert google.conv1.conv.kernel_size == (3, 3) and isinstance(google.maxpool1, torch.nn.Identity)
+    assert google.aux1 is None and google.aux2 is None

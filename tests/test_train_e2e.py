@@ -1,0 +1,124 @@
+"""A real run of the method on digits, checked the way a user would check it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from draw_recorder import load_draws
+from independent import digits_p_true_from_checkpoint
+
+from conftest import RECORD_DRAWS, run_training
+from sample_importance.sampler.index_sampler import IndexSampler
+
+BURN_IN, EPOCHS, BATCH = 2, 4, 32
+
+
+def test_weights_equal_one_minus_p_to_the_gamma_from_the_epoch_E_checkpoint(importance_run):
+    output_dir, _ = importance_run
+    record = torch.load(output_dir / "sample_weights.pt", weights_only=True)
+    assert record["epoch"] == BURN_IN and record["gamma"] == 0.5
+    assert record["p_true"].dtype == torch.float64 and record["weight"].dtype == torch.float64
+    assert torch.equal(record["index"], torch.arange(len(record["weight"])))
+    p_true, labels = digits_p_true_from_checkpoint(output_dir / "checkpoints" / f"burn_in_end_epoch{BURN_IN}.ckpt")
+    assert torch.equal(record["label"], labels)
+    torch.testing.assert_close(record["p_true"], p_true, atol=1e-5, rtol=0)
+    torch.testing.assert_close(record["weight"], (1 - p_true).pow(0.5), atol=1e-4, rtol=0)
+    # the model is not trivial: weights really differ between samples
+    assert record["weight"].std() > 0.05
+
+
+def test_switch_happens_exactly_after_epoch_E_and_draws_follow_the_weights(importance_run):
+    output_dir, summary = importance_run
+    draws = load_draws(output_dir)
+    steps = summary["steps_per_epoch"]
+    assert sorted(draws) == list(range(EPOCHS))
+    weights = torch.load(output_dir / "sample_weights.pt", weights_only=True)["weight"]
+    uniform = IndexSampler(len(weights), seed=0)
+    weighted = IndexSampler(len(weights), seed=0)
+    weighted.set_weights(weights)
+    for epoch, drawn in draws.items():
+        assert len(drawn) == steps * BATCH
+        if epoch < BURN_IN:
+            assert len(drawn.unique()) == len(drawn), f"epoch {epoch} drew a sample twice before the switch"
+            assert torch.equal(drawn, uniform.global_sequence(epoch)[: len(drawn)])
+        else:
+            assert torch.equal(drawn, weighted.global_sequence(epoch)[: len(drawn)])
+            assert len(drawn.unique()) < len(drawn)  # with replacement
+
+
+def test_summary_and_checkpoints(importance_run):
+    output_dir, summary = importance_run
+    on_disk = json.loads((output_dir / "summary.json").read_text())
+    assert on_disk["total_steps"] == EPOCHS * on_disk["steps_per_epoch"] == summary["total_steps"]
+    assert on_disk["steps_per_epoch"] == 1438 // BATCH  # digits: 1,438 training samples, drop_last
+    assert on_disk["dataset"] == "digits" and on_disk["model"] == "lenet" and on_disk["sampler"] == "importance"
+    history = on_disk["test_acc_history"]
+    assert [step for step, _ in history] == [on_disk["steps_per_epoch"] * (e + 1) for e in range(EPOCHS)]
+    best_step, best_acc = max(history, key=lambda item: item[1])
+    assert on_disk["best_test_acc"] == best_acc and on_disk["best_step"] == best_step
+    assert 0 <= on_disk["final_test_acc"] <= 1 and on_disk["wall_time_s"] > 0
+    assert on_disk["sampler_settings"]["switched_after_epoch"] == BURN_IN
+    for name in ("last.ckpt", f"burn_in_end_epoch{BURN_IN}.ckpt"):
+        assert (output_dir / "checkpoints" / name).is_file()
+
+
+def test_tensorboard_scalars_histograms_and_images_read_back(importance_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    output_dir, summary = importance_run
+    events = EventAccumulator(str(output_dir / "tensorboard"), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+    events.Reload()
+    tags = events.Tags()
+    test_acc = events.Scalars("test/acc")
+    assert [e.step for e in test_acc] == [step for step, _ in summary["test_acc_history"]]
+    assert [e.value for e in test_acc] == pytest.approx([acc for _, acc in summary["test_acc_history"]], abs=1e-6)
+    assert "train/loss_epoch" in tags["scalars"] and any(t.startswith("lr-") for t in tags["scalars"])
+    switch_step = summary["steps_per_epoch"] * BURN_IN
+    assert {"importance/weight", "importance/p_true"} <= set(tags["histograms"])
+    assert events.Histograms("importance/weight")[0].step == switch_step
+    assert "importance/easiest_top_hardest_bottom" in tags["images"]
+    shares = [events.Scalars(t)[0].value for t in tags["scalars"] if t.startswith("importance/class_share/")]
+    assert len(shares) == 10 and sum(shares) == pytest.approx(1.0, abs=1e-5)
+    ess = events.Scalars("sampling/effective_sample_fraction")
+    assert [e.step for e in ess] == [summary["steps_per_epoch"] * e for e in range(BURN_IN, EPOCHS)]
+    assert all(0 < e.value <= 1 for e in ess)
+
+
+def test_resume_after_the_switch_restores_the_sampler_without_rescoring(importance_run, tmp_path):
+    output_dir, _ = importance_run
+    checkpoint = output_dir / "checkpoints" / f"burn_in_end_epoch{BURN_IN}.ckpt"
+    resumed_dir = tmp_path / "resumed"
+    summary = run_training(
+        ["sampler=importance", f"sampler.burn_in_epochs={BURN_IN}", "schedule.max_epochs=4", RECORD_DRAWS,
+         f"ckpt_path={checkpoint}"],
+        resumed_dir,
+    )
+    assert not (resumed_dir / "sample_weights.pt").exists(), "the resumed run scored the training set again"
+    assert summary["sampler_settings"]["switched_after_epoch"] == BURN_IN
+    original, resumed = load_draws(output_dir), load_draws(resumed_dir)
+    assert sorted(resumed) == list(range(BURN_IN, EPOCHS))
+    for epoch in resumed:
+        assert torch.equal(resumed[epoch], original[epoch])
+    assert summary["total_steps"] == EPOCHS * summary["steps_per_epoch"]
+    # the accuracy history of the finished epochs travels with the checkpoint
+    assert len(summary["test_acc_history"]) == EPOCHS
+
+
+def test_burn_in_zero_scores_the_untrained_model_before_the_first_epoch(tmp_path):
+    summary = run_training(["sampler.burn_in_epochs=0", "schedule.max_epochs=1", RECORD_DRAWS], tmp_path / "run")
+    record = torch.load(tmp_path / "run" / "sample_weights.pt", weights_only=True)
+    assert record["epoch"] == 0
+    weighted = IndexSampler(len(record["weight"]), seed=0)
+    weighted.set_weights(record["weight"])
+    drawn = load_draws(tmp_path / "run")[0]
+    assert torch.equal(drawn, weighted.global_sequence(0)[: len(drawn)])
+    assert summary["sampler_settings"]["switched_after_epoch"] == 0
+
+
+def test_uniform_sampler_never_draws_twice_in_an_epoch(tmp_path):
+    summary = run_training(["sampler=uniform", "schedule.max_epochs=2", RECORD_DRAWS], tmp_path / "run")
+    for drawn in load_draws(tmp_path / "run").values():
+        assert len(drawn.unique()) == len(drawn) == summary["steps_per_epoch"] * BATCH
+    assert not (tmp_path / "run" / "sample_weights.pt").exists()
