@@ -35,6 +35,12 @@ test-all: $(STAMP)
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir logs
 
+# The paper's tables and figures for the newest sweep under logs/multiruns (written to its report/).
+report: $(STAMP)
+	@sweep=$$(ls -d logs/multiruns/*/*/ 2>/dev/null | sort | tail -n 1); \
+	if [ -z "$$sweep" ]; then echo "error: no sweep under logs/multiruns (run python -m sample_importance.train -m ...)" >&2; exit 2; fi; \
+	$(PY) -m sample_importance.report $$sweep $(ARGS)
+
 clean:
 	rm -rf logs/runs logs/multiruns logs/scores .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sample_importance.cli import write_json
 from sample_importance.config_checks import check_checkpoint_path
@@ -76,19 +76,72 @@ def write_summary(output_dir: Path, summary: dict) -> None:
     write_json(Path(output_dir) / SUMMARY_FILE, summary)
 
 
+def scalar_settings(node, prefix: str) -> dict:
+    """A config group's scalar values (``sampler.gamma``), without ``_target_``."""
+    if not isinstance(node, DictConfig):
+        return {}
+    try:
+        values = OmegaConf.to_container(node, resolve=True)
+    except Exception:  # an interpolation only Hydra's runtime resolves: leave the group out
+        return {}
+    return {f"{prefix}.{key}": value for key, value in values.items()
+            if key != "_target_" and isinstance(value, (int, float, str, bool))}
+
+
+def overridden_settings(cfg: DictConfig, choices: dict) -> dict:
+    """What the command line set, typed as in the composed config: in a sweep, what varies."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = list(HydraConfig.get().overrides.task)
+    except Exception:  # composed without Hydra's runtime
+        return {}
+    settings = {}
+    for override in overrides:
+        key = override.lstrip("+~").partition("=")[0]
+        if key in choices:
+            settings[key] = choices[key]
+        elif key and key != "ckpt_path" and not key.startswith(("paths.", "hydra.")):
+            value = OmegaConf.select(cfg, key, default=None)
+            if isinstance(value, (int, float, str, bool)):
+                settings[key] = value
+    return settings
+
+
 def log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: dict) -> None:
-    """Fill TensorBoard's HPARAMS tab: the run's main settings with best and final accuracy."""
+    """Fill TensorBoard's HPARAMS tab: main settings, sampler and loss settings, the command line's
+    overrides (what a sweep varies), with best and final test accuracy.
+
+    Written as a session of its own under ``tensorboard/hparams/`` and without an experiment
+    summary: TensorBoard then builds the table's columns from every run's keys. With an
+    experiment summary in each run it takes one run's keys, and a sweep over samplers with
+    different settings would lose the others' columns.
+    """
+    from pytorch_lightning.core.saving import save_hparams_to_yaml
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    choices = {k: str(summary[k]) for k in ("dataset", "model", "sampler", "loss", "schedule", "experiment")
+               if summary.get(k) is not None}
     hparams = {
-        "dataset": summary["dataset"], "model": summary["model"], "sampler": summary["sampler"],
-        "loss": summary["loss"], "schedule": summary["schedule"], "seed": summary["seed"],
+        **choices, "seed": summary["seed"],
         "lr": float(cfg.schedule.lr), "batch_size": int(cfg.schedule.batch_size),
         "max_epochs": int(cfg.schedule.max_epochs),
+        **scalar_settings(cfg.get("sampler"), "sampler"), **scalar_settings(cfg.get("loss"), "loss"),
+        **overridden_settings(cfg, choices),
     }
-    for key, value in summary["sampler_settings"].items():
-        if isinstance(value, (int, float, str, bool)):
-            hparams[f"sampler.{key}"] = value
     metrics = {"hparams/best_test_acc": summary["best_test_acc"], "hparams/final_test_acc": summary["final_test_acc"]}
     for logger in trainer.loggers:
-        if hasattr(logger, "log_hyperparams"):
+        if isinstance(logger, TensorBoardLogger):
+            save_hparams_to_yaml(Path(logger.log_dir) / "hparams.yaml", hparams)
+            _, session_start, session_end = hparams_summary(hparams, metrics)
+            with SummaryWriter(str(Path(logger.log_dir) / "hparams")) as writer:
+                writer._get_file_writer().add_summary(session_start)
+                writer._get_file_writer().add_summary(session_end)
+                for name, value in metrics.items():
+                    writer.add_scalar(name, value, trainer.global_step)
+            logger.finalize("success")
+        elif hasattr(logger, "log_hyperparams"):
             logger.log_hyperparams(hparams, metrics)
             logger.finalize("success")

@@ -1,0 +1,48 @@
+"""Reading a run's TensorBoard events back (scalars and the switch's image grid).
+
+tensorboard's EventAccumulator keeps only a sample of each tag by default; a size of 0 keeps
+all. A resumed run may log a step twice: the later value wins.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+# The grid diagnostics.log_switch writes: easiest training image per class on top, hardest below.
+EXTREMES_IMAGE_TAG = "importance/easiest_top_hardest_bottom"
+
+
+def accumulator(events_dir: Path, images: bool = False):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    guidance = {"scalars": 0, "images": 0 if images else 1, "histograms": 1, "compressedHistograms": 1,
+                "tensors": 1, "audio": 1}
+    events = EventAccumulator(str(events_dir), size_guidance=guidance)
+    events.Reload()
+    return events
+
+
+def read_scalars(events_dir: Path, tags: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{tag: (steps, values)}`` for the given tags (all scalar tags when None), steps increasing."""
+    events = accumulator(events_dir)
+    available = events.Tags().get("scalars", [])
+    result = {}
+    for tag in available if tags is None else [t for t in tags if t in available]:
+        by_step = {int(event.step): float(event.value) for event in events.Scalars(tag)}
+        steps = np.array(sorted(by_step), dtype=np.int64)
+        result[tag] = (steps, np.array([by_step[s] for s in steps.tolist()], dtype=float))
+    return result
+
+
+def read_last_image(events_dir: Path, tag: str = EXTREMES_IMAGE_TAG) -> np.ndarray | None:
+    """The last image logged under ``tag`` as an (H, W, C) uint8 array, or None."""
+    from PIL import Image
+
+    events = accumulator(events_dir, images=True)
+    if tag not in events.Tags().get("images", []):
+        return None
+    encoded = events.Images(tag)[-1].encoded_image_string
+    return np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))

@@ -1,0 +1,264 @@
+"""Runs that differ only in seed form a group; groups that differ only in method form a comparison set.
+
+A run's settings are its composed config (``.hydra/config.yaml``) flattened to dotted keys, with
+what does not change the experiment removed (the seed, paths, the checkpoint it resumed from,
+progress-bar switches), plus Hydra's group choices (``sampler: importance``). A comparison set
+is the settings without the method (the ``sampler`` and ``loss`` groups): the same data, model,
+schedule and trainer. Each set's baseline for Eq. (3) is its ``sampler=uniform`` group (SGD-Scan)
+with the default loss, unless ``--baseline`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from sample_importance.report import metrics
+from sample_importance.report.runs import LABEL_GROUPS, Run
+
+IGNORED_KEYS = ("seed", "ckpt_path", "paths", "hydra", "trainer.enable_progress_bar", "trainer.enable_model_summary")
+SEED_INTERPOLATION = "${seed}"
+METHOD_GROUPS = ("sampler", "loss")
+DEFAULT_BASELINE = (("sampler", "uniform"),)
+DEFAULT_LOSS = "cross_entropy"
+# sampler_settings entries that are outcomes, not settings (used only for runs without .hydra/).
+OUTCOME_SETTINGS = {"switched_after_epoch", "weights_fallback", "extra_iterations"}
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = tuple(value) if isinstance(value, list) else value
+    return flat
+
+
+def ignored(key: str) -> bool:
+    return any(key == k or key.startswith(f"{k}.") for k in IGNORED_KEYS)
+
+
+def run_settings(run: Run) -> dict:
+    """What defines a run's experiment, without its seed (see the module docstring)."""
+    if run.config is not None:
+        flat = {k: v for k, v in flatten(run.config).items() if not ignored(k) and v != SEED_INTERPOLATION}
+    else:  # a run made without Hydra's output folder: what summary.json says
+        summary = run.summary or {}
+        flat = {k: summary[k] for k in ("num_train", "steps_per_epoch", "total_steps", "world_size") if k in summary}
+        for key, value in (summary.get("sampler_settings") or {}).items():
+            if key not in OUTCOME_SETTINGS and not key.endswith("_s") and isinstance(value, (int, float, str, bool)):
+                flat[f"sampler.{key}"] = value
+    flat.update({group: run.choices[group] for group in LABEL_GROUPS if group in run.choices})
+    return flat
+
+
+def key_of(settings: dict) -> str:
+    return json.dumps(sorted(settings.items(), key=lambda item: item[0]), default=str)
+
+
+def is_method_key(key: str) -> bool:
+    return any(key == g or key.startswith(f"{g}.") for g in METHOD_GROUPS)
+
+
+def format_value(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    return "null" if value is None else str(value)
+
+
+def slugify(text: str) -> str:
+    """A file-name-safe version of a label."""
+    kept = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in text)
+    return "_".join(part for part in kept.split("_") if part) or "runs"
+
+
+@dataclass
+class Group:
+    settings: dict
+    runs: list[Run] = field(default_factory=list)  # finished runs, the statistics' input
+    partial: list[Run] = field(default_factory=list)  # partial and failed runs of the same settings
+    label: str = ""  # what sets it apart within its comparison set
+    set_title: str = ""  # its comparison set's title (data, model, schedule)
+    is_baseline: bool = False
+    _curves: metrics.Curves | None = None
+
+    @property
+    def seeds(self) -> list:
+        return [run.seed for run in self.runs]
+
+    @property
+    def curves(self) -> metrics.Curves | None:
+        if self._curves is None and self.runs:
+            self._curves = metrics.align(self.seeds, [run.curve for run in self.runs])
+        return self._curves
+
+    number: int = 0  # unique within the report: file names never collide
+
+    @property
+    def full_label(self) -> str:
+        return f"{self.set_title}: {self.label}" if self.set_title else self.label
+
+    def slug(self) -> str:
+        return f"g{self.number}_{slugify(self.full_label)[:60]}"
+
+
+@dataclass
+class ComparisonSet:
+    settings: dict  # the groups' common settings without the method
+    groups: list[Group]
+    title: str = ""
+    baseline: Group | None = None
+    baseline_note: str = ""
+
+    @property
+    def expected_seeds(self) -> list:
+        return sorted({seed for g in self.groups for seed in g.seeds if seed is not None})
+
+    def missing_seeds(self, group: Group) -> list:
+        return [s for s in self.expected_seeds if s not in group.seeds]
+
+    number: int = 0
+
+    def slug(self) -> str:
+        return f"s{self.number}_{slugify(self.title)[:60]}"
+
+
+def make_groups(runs: list[Run]) -> list[Group]:
+    groups: dict[str, Group] = {}
+    for run in runs:
+        settings = run_settings(run)
+        group = groups.setdefault(key_of(settings), Group(settings))
+        (group.runs if run.finished else group.partial).append(run)
+    for group in groups.values():
+        group.runs.sort(key=lambda r: (r.seed is None, r.seed if r.seed is not None else 0, str(r.folder)))
+    return list(groups.values())
+
+
+def varying_keys(settings_list: list[dict], include_targets: bool = False) -> list[str]:
+    """Keys whose value differs between the settings that have them (first-seen order).
+
+    A key inside a config group (``sampler.gamma``) is compared only between settings with the
+    same choice for that group: between ``uniform`` and ``importance`` the choice says it all.
+    ``include_targets`` also counts ``_target_`` keys and keys some settings lack.
+    """
+    order: dict[str, None] = {}
+    for settings in settings_list:
+        order.update(dict.fromkeys(settings))
+    result = []
+    for key in order:
+        if key.endswith("_target_") and not include_targets:
+            continue
+        group = key.split(".", 1)[0] if "." in key and key.split(".", 1)[0] in LABEL_GROUPS else None
+        buckets: dict[str, list[dict]] = {}
+        for settings in settings_list:
+            buckets.setdefault(format_value(settings.get(group)) if group else "", []).append(settings)
+        for bucket in buckets.values():
+            values = {format_value(s[key]) for s in bucket if key in s}
+            present = sum(key in s for s in bucket)
+            if len(values) > 1 or (include_targets and 0 < present < len(bucket)):
+                result.append(key)
+                break
+    return result
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """``sampler.burn_in_epochs`` -> ``burn_in_epochs`` where the short name is unambiguous."""
+    tails = [k.split(".", 1)[-1] for k in keys]
+    return {k: (t if tails.count(t) == 1 and "." in k else k) for k, t in zip(keys, tails)}
+
+
+def describe(settings: dict, keys: list[str], always: tuple[str, ...] = ()) -> str:
+    shown = [k for k in always if k in settings] + [k for k in keys if k not in always and k in settings]
+    names = short_names(shown)
+    parts = []
+    for key in shown:
+        value = format_value(settings[key])
+        parts.append(value if key in LABEL_GROUPS and key in always else f"{names[key]}={value}")
+    return " ".join(parts)
+
+
+def label_groups(groups: list[Group]) -> None:
+    """Legends name the method and whatever else differs; groups that still collide get more keys."""
+    keys = varying_keys([g.settings for g in groups])
+    for group in groups:
+        group.label = describe(group.settings, keys, always=("sampler",)) or "runs"
+    by_label: dict[str, list[Group]] = {}
+    for group in groups:
+        by_label.setdefault(group.label, []).append(group)
+    for same in by_label.values():
+        if len(same) > 1:
+            extra = [k for k in varying_keys([g.settings for g in same], include_targets=True) if k not in keys]
+            for group in same:
+                group.label = " ".join(p for p in (group.label, describe(group.settings, extra)) if p)
+
+
+def matches(group: Group, spec: tuple[tuple[str, str], ...]) -> bool:
+    for key, text in spec:
+        if key not in group.settings:
+            return False
+        wanted = yaml.safe_load(text) if text else text
+        value = group.settings[key]
+        if not (format_value(value) == text or value == wanted or format_value(value) == format_value(wanted)):
+            return False
+    return True
+
+
+def choose_baseline(comparison: ComparisonSet, spec: tuple[tuple[str, str], ...] | None,
+                    baseline_folder: Path | None) -> None:
+    if baseline_folder is not None:
+        candidates = [g for g in comparison.groups
+                      if any(r.folder == baseline_folder for r in g.runs + g.partial)]
+        wanted = f"the group of {baseline_folder}"
+    else:
+        spec = spec or DEFAULT_BASELINE
+        candidates = [g for g in comparison.groups if matches(g, spec)]
+        if len(candidates) > 1 and spec == DEFAULT_BASELINE:
+            default_loss = [g for g in candidates if g.settings.get("loss") in (DEFAULT_LOSS, None)]
+            candidates = default_loss or candidates
+        wanted = " ".join(f"{k}={v}" for k, v in spec)
+    candidates = [g for g in candidates if g.runs]
+    if len(candidates) == 1:
+        comparison.baseline = candidates[0]
+        comparison.baseline.is_baseline = True
+        comparison.baseline_note = f"baseline: {candidates[0].label} ({wanted})"
+    elif not candidates:
+        comparison.baseline_note = f"no finished group matches the baseline {wanted}: speedups not computed"
+    else:
+        names = "; ".join(g.label for g in candidates)
+        comparison.baseline_note = (f"{len(candidates)} groups match the baseline {wanted} ({names}): "
+                                    f"choose one with --baseline KEY=VALUE; speedups not computed")
+
+
+def natural_key(text: str) -> list:
+    """Sort ``burn_in_epochs=2`` before ``burn_in_epochs=10``."""
+    return [(0, float(part), "") if part and part[0].isdigit() else (1, 0.0, part)
+            for part in re.split(r"(\d+(?:\.\d+)?)", text) if part]
+
+
+def make_comparison_sets(groups: list[Group], baseline_spec=None,
+                         baseline_folder: Path | None = None) -> list[ComparisonSet]:
+    sets: dict[str, ComparisonSet] = {}
+    for group in groups:
+        common = {k: v for k, v in group.settings.items() if not is_method_key(k)}
+        sets.setdefault(key_of(common), ComparisonSet(common, [])).groups.append(group)
+    comparisons = list(sets.values())
+    title_keys = varying_keys([c.settings for c in comparisons], include_targets=len(comparisons) > 1)
+    for number, comparison in enumerate(comparisons, 1):
+        comparison.number = number
+        comparison.title = describe(comparison.settings, title_keys, always=("dataset", "model", "schedule"))
+        label_groups(comparison.groups)
+        for group in comparison.groups:
+            group.set_title = comparison.title
+        comparison.groups.sort(key=lambda g: (g.settings.get("sampler") != "uniform", natural_key(g.label)))
+        choose_baseline(comparison, baseline_spec, baseline_folder)
+    for number, group in enumerate((g for c in comparisons for g in c.groups), 1):
+        group.number = number
+    return comparisons

@@ -1,0 +1,151 @@
+"""The paper's numbers on plain arrays: Section 2 (A_b, t_b, Eq. 3), Appendix A.2.1, Section 4.2.
+
+Nothing here reads files or draws; every function takes numpy arrays and is tested by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+# Appendix A.2.1: the mean with a band between the 16th and 84th percentiles over seeds.
+BAND_PERCENTILES = (16.0, 84.0)
+# Fig. 2: tolerances from 0 to 0.01.
+EPS_GRID = np.round(np.linspace(0.0, 0.01, 21), 6)
+# "Reaches A_b - eps" must hold when the accuracy equals it exactly; subtracting eps in float64
+# can land one ulp above it.
+REACH_SLACK = 1e-12
+
+
+@dataclass
+class Curves:
+    """Accuracy of several runs (one per seed) at the iterations they all logged."""
+
+    steps: np.ndarray  # (T,) training iterations, increasing
+    acc: np.ndarray  # (S, T)
+    seeds: list[int]
+    dropped_steps: int = 0  # iterations logged by some runs only, left out of the statistics
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.acc.mean(axis=0)
+
+    def band(self) -> tuple[np.ndarray, np.ndarray]:
+        low, high = np.percentile(self.acc, BAND_PERCENTILES, axis=0)
+        return low, high
+
+
+def align(seeds: list[int], curves: list[tuple[np.ndarray, np.ndarray]]) -> Curves:
+    """Stack per-run curves ``(steps, acc)`` (one per seed) on the iterations every one of them has."""
+    if not curves:
+        raise ValueError("no curves to align")
+    step_sets = [set(np.asarray(steps).tolist()) for steps, _ in curves]
+    common = sorted(set.intersection(*step_sets))
+    union = set.union(*step_sets)
+    rows = []
+    for steps, acc in curves:
+        lookup = dict(zip(np.asarray(steps).tolist(), np.asarray(acc, dtype=float).tolist()))
+        rows.append([lookup[s] for s in common])
+    acc = np.asarray(rows, dtype=float).reshape(len(curves), len(common))
+    return Curves(np.asarray(common, dtype=np.int64), acc, list(seeds), len(union) - len(common))
+
+
+def peak(steps: np.ndarray, acc: np.ndarray) -> tuple[float, int]:
+    """(A, t): the highest accuracy of a curve and the first iteration that reaches it."""
+    index = int(np.argmax(acc))  # argmax returns the first of equal maxima
+    return float(acc[index]), int(steps[index])
+
+
+def std_at_peak(curves: Curves) -> float:
+    """Standard deviation over seeds (ddof=1; 0 for one seed) at the iteration where the mean peaks."""
+    if curves.acc.shape[0] < 2:
+        return 0.0
+    index = int(np.argmax(curves.mean))
+    return float(np.std(curves.acc[:, index], ddof=1))
+
+
+def first_reach(steps: np.ndarray, acc: np.ndarray, target: float, limit: int | None = None) -> int | None:
+    """Eq. (3): the first iteration t (<= limit) where acc >= target, or None."""
+    for step, value in zip(np.asarray(steps).tolist(), np.asarray(acc).tolist()):
+        if limit is not None and step > limit:
+            return None
+        if value >= target - REACH_SLACK:
+            return int(step)
+    return None
+
+
+@dataclass
+class Baseline:
+    """The reference of Eq. (3): A_b, the maximum mean accuracy, first reached at iteration t_b."""
+
+    acc: float
+    step: int
+
+    @classmethod
+    def of(cls, curves: Curves) -> "Baseline":
+        acc, step = peak(curves.steps, curves.mean)
+        return cls(acc, step)
+
+
+def iterations_to_reach(baseline: Baseline, steps: np.ndarray, acc: np.ndarray, eps: float) -> int | None:
+    """t_n for one tolerance: first iteration t <= t_b with acc >= A_b - eps."""
+    return first_reach(steps, acc, baseline.acc - eps, limit=baseline.step)
+
+
+def speedup(baseline: Baseline, t_n: int | None, extra_iterations: float = 0.0) -> float:
+    """t_b / (t_n + iterations spent before training); NaN when A_b - eps is not reached by t_b."""
+    if t_n is None:
+        return float("nan")
+    return baseline.step / (t_n + extra_iterations)
+
+
+def speedup_curve(baseline: Baseline, steps: np.ndarray, acc: np.ndarray, eps_values=EPS_GRID,
+                  extra_iterations: float = 0.0) -> np.ndarray:
+    return np.array([speedup(baseline, iterations_to_reach(baseline, steps, acc, eps), extra_iterations)
+                     for eps in eps_values])
+
+
+# -- sample and class importance (Section 4.2, Appendix B) ----------------------------------
+def class_importance(weights: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """w-bar^c = sum of the weights of class c over the sum of all weights."""
+    totals = np.bincount(np.asarray(labels, dtype=np.int64), weights=np.asarray(weights, dtype=float),
+                         minlength=num_classes)
+    return totals / totals.sum()
+
+
+def spread(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, 16th and 84th percentiles over the first axis (seeds)."""
+    values = np.asarray(values, dtype=float)
+    low, high = np.percentile(values, BAND_PERCENTILES, axis=0)
+    return values.mean(axis=0), low, high
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n; tied values share the mean of their ranks."""
+    _, inverse, counts = np.unique(np.asarray(values, dtype=float), return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + 1 + ends) / 2.0)[inverse]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation: Pearson's on the average ranks; NaN when either side is constant."""
+    ranks_a, ranks_b = average_ranks(a), average_ranks(b)
+    if ranks_a.std() == 0 or ranks_b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
+
+
+def mean_pairwise_spearman(weights_by_seed: list[np.ndarray]) -> float:
+    """The captions of Fig. 3 and 14: mean rho over every pair of seeds; NaN with fewer than two."""
+    pairs = [spearman(a, b) for a, b in combinations(weights_by_seed, 2)]
+    return float(np.mean(pairs)) if pairs else float("nan")
+
+
+def sorted_by_mean(weights_by_seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fig. 13: samples in ascending order of their mean weight over seeds -> (mean, per-seed) sorted."""
+    weights_by_seed = np.asarray(weights_by_seed, dtype=float)
+    mean = weights_by_seed.mean(axis=0)
+    order = np.argsort(mean, kind="stable")
+    return mean[order], weights_by_seed[:, order]

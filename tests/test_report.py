@@ -1,0 +1,343 @@
+"""The report on synthetic runs whose numbers are known by hand (curves, weights, a crash, a missing seed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from conftest import run_cli
+from sample_importance.errors import UserError
+from sample_importance.report import analysis, metrics
+from sample_importance.report.build import build_report, parse_baseline
+from sample_importance.report.groups import make_comparison_sets, make_groups
+from sample_importance.report.runs import find_run_folders, load_runs
+
+STEPS = [10, 20, 30, 40, 50]
+# Seed offsets around each group's mean: seed 0 on it, seed 1 above, seed 2 below.
+OFFSET = {0: 0.0, 1: 0.01, 2: -0.01}
+BASELINE_MEAN = [0.50, 0.70, 0.80, 0.85, 0.84]  # A_b = 0.85, first at t_b = 40
+METHOD_MEAN = [0.60, 0.845, 0.852, 0.86, 0.86]  # reaches 0.85 at 30, 0.845 at 20
+GAMMA1_MEAN = [0.55, 0.75, 0.849, 0.851, 0.86]  # reaches 0.85 at 40, 0.845 at 30
+CLASS_NAMES = ["zero", "one", "two"]
+LABELS = [0, 0, 1, 1, 2, 2]
+# sample_weights.pt per seed (by sample index): class shares and rank correlations known by hand.
+GAMMA05_WEIGHTS = {0: [1, 2, 3, 4, 5, 6], 1: [2, 1, 3, 4, 5, 6], 2: [6, 5, 4, 3, 2, 1]}
+GAMMA1_WEIGHTS = {0: [1, 2, 3, 4, 5, 6], 1: [1, 2, 3, 4, 5, 6]}
+
+
+def run_config(sampler: str, seed: int, settings: dict) -> dict:
+    target = {"uniform": "sample_importance.sampler.uniform.UniformScan",
+              "importance": "sample_importance.sampler.importance.ImportanceSampling"}[sampler]
+    return {
+        "seed": seed, "ckpt_path": None,
+        "dataset": {"_target_": "not_installed.SyntheticDataModule",  # Fig. 18-19 fall back to logged grids
+                    "batch_size": "${schedule.batch_size}", "seed": "${seed}"},
+        "model": {"_target_": "sample_importance.model.lenet.LeNet"},
+        "sampler": {"_target_": target, **settings},
+        "loss": {"_target_": "sample_importance.loss.cross_entropy.CrossEntropy"},
+        "schedule": {"_target_": "sample_importance.schedule.sgd_multistep.SGDMultiStep", "max_epochs": 5,
+                     "batch_size": 2, "lr": 0.1},
+        "trainer": {"max_epochs": "${schedule.max_epochs}", "enable_progress_bar": seed == 1},
+        "paths": {"output_dir": "${hydra:runtime.output_dir}", "data_dir": "data"},
+    }
+
+
+def write_hydra_files(folder: Path, sampler: str, seed: int, settings: dict) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(run_config(sampler, seed, settings)))
+    overrides = [f"sampler={sampler}", f"seed={seed}"] + [f"sampler.{k}={v}" for k, v in settings.items()]
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    choices = {"dataset": "synthetic", "model": "lenet", "sampler": sampler, "loss": "cross_entropy",
+               "schedule": "tiny", "experiment": None, "hydra/launcher": "basic"}
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
+        {"hydra": {"job": {"name": "train"}, "runtime": {"choices": choices}}}))
+
+
+def write_run(folder: Path, sampler: str, seed: int, mean: list[float], settings: dict | None = None,
+              finished: bool = True, epochs_logged: int = len(STEPS), weights: list[float] | None = None,
+              extra_iterations: int | None = None, hydra: bool = True, grid_image: bool = False) -> Path:
+    """A run folder as train.py and Hydra leave it."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    settings = settings or {}
+    folder.mkdir(parents=True)
+    accuracy = [round(m + OFFSET[seed], 10) for m in mean]
+    if hydra:
+        write_hydra_files(folder, sampler, seed, settings)
+    (folder / "train.log").write_text("[INFO] started\n")
+    with SummaryWriter(str(folder / "tensorboard")) as writer:
+        for step, acc in list(zip(STEPS, accuracy))[:epochs_logged]:
+            writer.add_scalar("test/acc", acc, step)
+            writer.add_scalar("test/acc_augmented", acc + 0.05, step)
+            writer.add_scalar("test/acc_other", acc - 0.05, step)
+        if grid_image:
+            writer.add_image("importance/easiest_top_hardest_bottom", torch.rand(3, 12, 30), 10)
+    if weights is not None:
+        index = torch.tensor([3, 0, 5, 1, 4, 2])  # stored out of order: the report sorts by index
+        torch.save({"epoch": 1, "gamma": settings.get("gamma", 0.5), "index": index,
+                    "label": torch.tensor(LABELS)[index], "p_true": torch.rand(6, dtype=torch.float64),
+                    "weight": torch.tensor(weights, dtype=torch.float64)[index]}, folder / "sample_weights.pt")
+    if finished:
+        sampler_settings = {**settings, "scoring_time_s": 0.25} if sampler == "importance" else {}
+        if extra_iterations is not None:
+            sampler_settings["extra_iterations"] = extra_iterations
+        summary = {
+            "best_test_acc": max(accuracy), "best_step": STEPS[int(np.argmax(accuracy))],
+            "final_test_acc": accuracy[-1],
+            "final_test": {"acc": accuracy[-1], "acc_augmented": accuracy[-1] + 0.05,
+                           "acc_other": accuracy[-1] - 0.05},
+            "test_acc_history": [[s, a] for s, a in zip(STEPS, accuracy)], "total_steps": 50, "steps_per_epoch": 10,
+            "epochs": 5, "seed": seed, "dataset": "synthetic", "model": "lenet", "sampler": sampler,
+            "loss": "cross_entropy", "schedule": "tiny", "experiment": None, "sampler_settings": sampler_settings,
+            "num_train": 6, "augmented_classes": [1], "class_names": CLASS_NAMES, "world_size": 1,
+            "wall_time_s": 10.0 + seed,
+        }
+        (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """uniform x 3 seeds, importance gamma=0.5 x 3 seeds, importance gamma=1 x 2 seeds + a crashed seed 2,
+    and a job that failed before its first epoch."""
+    root = tmp_path_factory.mktemp("sweep") / "multiruns" / "2026-01-01" / "00-00-00-000000"
+    job = iter(range(100))
+    for seed in (0, 1, 2):
+        write_run(root / str(next(job)), "uniform", seed, BASELINE_MEAN)
+    for seed in (0, 1, 2):
+        write_run(root / str(next(job)), "importance", seed, METHOD_MEAN, {"burn_in_epochs": 1, "gamma": 0.5},
+                  weights=GAMMA05_WEIGHTS[seed], extra_iterations=10, grid_image=seed == 0)
+    for seed in (0, 1):
+        write_run(root / str(next(job)), "importance", seed, GAMMA1_MEAN, {"burn_in_epochs": 1, "gamma": 1},
+                  weights=GAMMA1_WEIGHTS[seed])
+    write_run(root / "crashed", "importance", 2, GAMMA1_MEAN, {"burn_in_epochs": 1, "gamma": 1},
+              finished=False, epochs_logged=2)
+    failed = root / "failed"
+    write_hydra_files(failed, "uniform", 3, {})
+    (failed / "train.log").write_text("[ERROR] something went wrong\n")
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(sweep, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    report_file = build_report([str(sweep)], out=out, progress=False)
+    return report_file, json.loads((out / "report.json").read_text())
+
+
+def rows_by_label(section: dict) -> dict:
+    return {row["label"]: row for row in section["groups"]}
+
+
+def test_finds_runs_groups_by_config_minus_seed_and_picks_uniform_as_baseline(report):
+    _, numbers = report
+    assert numbers["runs"] == 10 and numbers["finished"] == 8
+    (section,) = numbers["comparisons"]  # same data, model, schedule: one comparison set
+    assert list(rows_by_label(section)) == ["uniform", "importance gamma=0.5", "importance gamma=1"]
+    assert section["baseline"] == "uniform"
+    assert rows_by_label(section)["uniform"]["baseline"]
+
+
+def test_baseline_accuracy_and_iterations_match_hand_computed_values(report):
+    _, numbers = report
+    section = numbers["comparisons"][0]
+    assert section["A_b"] == pytest.approx(0.85, abs=1e-12)
+    assert section["t_b"] == 40
+    uniform = rows_by_label(section)["uniform"]
+    assert uniform["max_mean_step"] == 40
+    assert uniform["std_at_max"] == pytest.approx(0.01, abs=1e-9)  # 0.85, 0.86, 0.84 with ddof=1
+    assert uniform["final_acc_mean"] == pytest.approx(0.84)
+    assert uniform["best_acc_per_seed"] == pytest.approx([0.85, 0.86, 0.84])
+
+
+def test_speedups_match_hand_computed_values(report):
+    _, numbers = report
+    rows = rows_by_label(numbers["comparisons"][0])
+    method = rows["importance gamma=0.5"]["speedup"]
+    assert (method["0"]["t_n"], method["0.005"]["t_n"], method["0.01"]["t_n"]) == (30, 20, 20)
+    assert method["0"]["speedup"] == pytest.approx(40 / 30)
+    assert method["0.005"]["speedup"] == pytest.approx(2.0)
+    # per seed: seed 0 on the mean, seed 1 above it, seed 2 below it
+    assert [s["t_n"] for s in method["0"]["per_seed"]] == [30, 20, 40]
+    assert [s["speedup"] for s in method["0"]["per_seed"]] == pytest.approx([40 / 30, 2.0, 1.0])
+    gamma1 = rows["importance gamma=1"]["speedup"]  # seeds 0 and 1: the mean is GAMMA1_MEAN + 0.005
+    assert (gamma1["0"]["t_n"], gamma1["0.01"]["t_n"]) == (30, 30)
+    baseline = rows["uniform"]["speedup"]
+    assert baseline["0"]["speedup"] == pytest.approx(1.0) and baseline["0.01"]["t_n"] == 40
+    curve = rows["importance gamma=0.5"]["speedup_curve"]
+    assert curve[0] == pytest.approx(40 / 30) and curve[-1] == pytest.approx(2.0)  # eps = 0 and 0.01
+
+
+def comparisons_of(sweep: Path, baseline=None, baseline_folder=None):
+    """The comparison sets as the report makes them, without drawing anything."""
+    runs = load_runs(find_run_folders([str(sweep)]), progress=False)
+    return make_comparison_sets(make_groups(runs), baseline, baseline_folder)
+
+
+def test_extra_iterations_are_added_to_t_n_when_asked(sweep):
+    (comparison,) = comparisons_of(sweep)
+    numbers = analysis.comparison_numbers(comparison, count_extra=True)
+    method = rows_by_label(numbers)["importance gamma=0.5"]["speedup"]
+    assert method["0"]["speedup"] == pytest.approx(40 / (30 + 10))
+    assert method["0.005"]["speedup"] == pytest.approx(40 / (20 + 10))
+    assert method["0"]["per_seed"][2]["speedup"] == pytest.approx(40 / (40 + 10))
+
+
+def test_missing_seed_and_crashed_and_failed_runs_are_listed(report, sweep):
+    report_file, numbers = report
+    gamma1 = rows_by_label(numbers["comparisons"][0])["importance gamma=1"]
+    assert gamma1["seeds"] == [0, 1] and gamma1["missing_seeds"] == [2]
+    assert gamma1["partial_runs"] == [str((sweep / "crashed").resolve())]
+    unfinished = {Path(r["folder"]).name: r for r in numbers["unfinished_runs"]}
+    assert unfinished["crashed"]["status"] == "partial" and unfinished["crashed"]["seed"] == 2
+    assert "2 of 5 epochs logged" in unfinished["crashed"]["note"]
+    assert unfinished["crashed"]["group"].endswith("importance gamma=1")
+    assert unfinished["failed"]["status"] == "failed" and "something went wrong" in unfinished["failed"]["note"]
+    text = report_file.read_text()
+    missing = text.split("## Missing and partial runs")[1]
+    assert "crashed | partial | 2 |" in missing and "failed | failed | 3 |" in missing
+    assert "importance gamma=1 lacks seed(s) 2" in missing
+
+
+def test_markdown_table_has_one_row_per_group(report):
+    report_file, _ = report
+    text = report_file.read_text()
+    table = text.split("### Maximum mean test accuracy (Table 1)")[1].split("\n\n")[1].splitlines()
+    assert table[0].startswith("| group | seeds | max mean acc ± std |")
+    assert table[2].startswith("| uniform (baseline) | 0,1,2 | 0.8500 ± 0.0100 | 40 |")
+    assert table[3].startswith("| importance gamma=0.5 | 0,1,2 | 0.8600 ± 0.0100 | 40 |")
+    assert table[4].startswith("| importance gamma=1 | 0,1 (missing 2) | 0.8650 ± 0.0071 | 50 |")
+    assert len(table) == 5
+    speedups = text.split("### Speed-up t_b / t_n")[1]
+    assert "| importance gamma=0.5 | 1.33x (t_n 30) | 2.00x (t_n 20) | 2.00x (t_n 20) |" in speedups
+    assert "| importance gamma=0.5 | 2 | 1.00x |" in speedups  # seed 2 reaches A_b only at t_b
+    costs = text.split("### Costs")[1]
+    assert "| importance gamma=0.5 | 3 | 11.0 ± 1.0 | 50 ± 0 | 0.25 ± 0.00 | 10 ± 0 |" in costs
+
+
+def test_class_importance_and_spearman_match_hand_computed_values(report):
+    _, numbers = report
+    (section,) = numbers["importance"]
+    assert section["class_names"] == CLASS_NAMES and section["augmented_classes"] == [1]
+    by_label = {g["label"].split(": ")[-1]: g for g in section["groups"]}
+    gamma05 = by_label["importance gamma=0.5"]
+    # seed 0: (1+2, 3+4, 5+6) / 21; seed 1 the same sums; seed 2: (6+5, 4+3, 2+1) / 21
+    assert np.array(gamma05["class_importance_per_seed"]) == pytest.approx(
+        np.array([[3, 7, 11], [3, 7, 11], [11, 7, 3]]) / 21)
+    assert gamma05["class_importance_mean"] == pytest.approx([17 / 63, 1 / 3, 25 / 63])
+    # percentiles of (3, 3, 11)/21 at 16 and 84: positions 0.32 and 1.68 between sorted values
+    assert gamma05["class_importance_p16"][0] == pytest.approx(3 / 21)
+    assert gamma05["class_importance_p84"][0] == pytest.approx((3 + 0.68 * 8) / 21)
+    # rho(s0, s1) = 1 - 6*2/(6*35); rho(s0, s2) = -1; rho(s1, s2) = -rho(s0, s1): mean -1/3
+    assert gamma05["spearman_between_seeds"] == pytest.approx(-1 / 3)
+    assert by_label["importance gamma=1"]["spearman_between_seeds"] == pytest.approx(1.0)
+    # mean weights of gamma=0.5 rank as (2, 1, 3, 4, 5, 6); of gamma=1 as (1, ..., 6)
+    between = np.array(section["spearman_between_groups"], dtype=float)
+    assert between[0, 1] == pytest.approx(1 - 6 * 2 / (6 * 35)) and between[0, 0] == pytest.approx(1.0)
+    assert section["mean_spearman_between_groups"] == pytest.approx(1 - 6 * 2 / (6 * 35))
+
+
+def test_augmented_and_other_classes_are_split(report):
+    _, numbers = report
+    split = {g["label"]: g for g in numbers["comparisons"][0]["augmented_vs_other"]}
+    assert split["uniform"]["acc_augmented"][0] == pytest.approx(0.89)
+    assert split["uniform"]["acc_other"][0] == pytest.approx(0.79)
+
+
+def test_every_figure_is_a_valid_png(report):
+    report_file, numbers = report
+    out = report_file.parent
+    for prefix in ("fig1_accuracy_", "fig2_speedup_", "fig4_augmented_vs_other_", "fig3_class_importance_",
+                   "fig13_sorted_weights_", "fig8_10_sensitivity_sampler.gamma_", "fig18_19_logged_"):
+        assert len(list(out.glob(f"{prefix}*.png"))) == 1, prefix
+    for png in out.glob("*.png"):
+        assert png.stat().st_size > 1000
+        with Image.open(png) as image:
+            image.verify()
+            assert image.format == "PNG" and min(image.size) > 100
+    text = report_file.read_text()
+    for png in out.glob("*.png"):
+        assert f"]({png.name})" in text  # every figure is shown in the report
+    assert "training images not rebuilt" in text  # the synthetic dataset cannot be instantiated
+
+
+def test_percentile_band_and_alignment():
+    curves = metrics.align([0, 1, 2], [(np.array([10, 20, 30]), np.array([0.5, 0.6, 0.7])),
+                                       (np.array([10, 20, 30]), np.array([0.6, 0.7, 0.8])),
+                                       (np.array([10, 20]), np.array([0.4, 0.5]))])
+    assert curves.steps.tolist() == [10, 20] and curves.dropped_steps == 1
+    low, high = curves.band()
+    assert low == pytest.approx([0.4 + 0.32 * 0.1, 0.5 + 0.32 * 0.1])  # numpy's linear interpolation
+    assert high == pytest.approx([0.5 + 0.68 * 0.1, 0.6 + 0.68 * 0.1])
+    assert curves.mean == pytest.approx([0.5, 0.6])
+
+
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 200).astype(float), rng.random(200)
+    b[:50] = 0.5  # ties on both sides
+    assert metrics.spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+    assert metrics.average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
+    assert np.isnan(metrics.spearman(np.ones(5), np.arange(5)))
+
+
+def test_eq3_edge_cases():
+    steps = np.array([10, 20, 30])
+    assert metrics.peak(steps, np.array([0.5, 0.7, 0.7])) == (0.7, 20)  # the first of equal maxima
+    baseline = metrics.Baseline(acc=0.7, step=20)
+    assert metrics.iterations_to_reach(baseline, steps, np.array([0.1, 0.2, 0.9]), 0.0) is None  # only t <= t_b
+    assert np.isnan(metrics.speedup(baseline, None))
+    assert metrics.iterations_to_reach(baseline, steps, np.array([0.69, 0.8, 0.9]), 0.01) == 10
+
+
+def test_runs_without_hydra_folder_are_grouped_by_their_summary(tmp_path):
+    for seed in (0, 1):
+        write_run(tmp_path / "runs" / f"u{seed}", "uniform", seed, BASELINE_MEAN, hydra=False)
+        write_run(tmp_path / "runs" / f"i{seed}", "importance", seed, METHOD_MEAN, {"gamma": 0.5}, hydra=False)
+    build_report([str(tmp_path / "runs")], out=tmp_path / "out", with_images=False, progress=False)
+    numbers = json.loads((tmp_path / "out" / "report.json").read_text())
+    (section,) = numbers["comparisons"]
+    assert section["baseline"] == "uniform"
+    assert [(r["label"], r["seeds"]) for r in section["groups"]] == [("uniform", [0, 1]), ("importance", [0, 1])]
+
+
+def test_baseline_flag_picks_another_group(sweep):
+    (comparison,) = comparisons_of(sweep, baseline=(("sampler", "importance"), ("sampler.gamma", "1")))
+    assert comparison.baseline.label == "importance gamma=1"
+    baseline = metrics.Baseline.of(comparison.baseline.curves)
+    assert (baseline.acc, baseline.step) == (pytest.approx(0.865), 50)
+    (comparison,) = comparisons_of(sweep, baseline_folder=(sweep / "3").resolve())
+    assert comparison.baseline.label == "importance gamma=0.5"
+    (comparison,) = comparisons_of(sweep, baseline=(("sampler", "importance"),))
+    assert comparison.baseline is None and "2 groups match" in comparison.baseline_note
+    assert parse_baseline(["sampler=uniform", "loss=focal"]) == ((("sampler", "uniform"), ("loss", "focal")), None)
+    with pytest.raises(UserError, match="KEY=VALUE"):
+        parse_baseline(["nonsense"])
+
+
+def test_nothing_to_report_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no training runs"):
+        build_report([str(tmp_path)], progress=False)
+    with pytest.raises(UserError, match="no such run folder"):
+        build_report([str(tmp_path / "absent")], progress=False)
+
+
+def test_command_line(sweep, tmp_path):
+    result = run_cli(["-m", "sample_importance.report", str(sweep / "*"), "--out", str(tmp_path / "out"),
+                      "--no-images", "--eps", "0,0.01"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"report: {tmp_path / 'out' / 'report.md'}"
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| group | eps = 0 | eps = 0.01 |" in text
+    result = run_cli(["-m", "sample_importance.report", str(tmp_path / "absent")], cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'absent'}: no such run folder"]

@@ -1,0 +1,104 @@
+"""Two real tiny trainings (SGD-Scan and the method on digits), then the report on their folders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+from PIL import Image
+
+from conftest import TINY, compose_config
+from sample_importance.report.build import build_report
+
+JOBS = [["sampler=uniform"], ["sampler=importance", "sampler.burn_in_epochs=1", "sampler.gamma=0.5"]]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A two-job sweep folder as ``train -m`` leaves it (``.hydra/`` written here the way Hydra does)."""
+    from sample_importance.train import train
+
+    root = tmp_path_factory.mktemp("logs") / "multiruns" / "2026-01-01" / "00-00-00-000000"
+    summaries = []
+    for job, overrides in enumerate(JOBS):
+        folder = root / str(job)
+        folder.mkdir(parents=True)
+        cfg = compose_config(TINY + overrides + ["schedule.max_epochs=2"], folder)
+        (folder / ".hydra").mkdir()
+        OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+        OmegaConf.save(OmegaConf.create({"hydra": HydraConfig.get()}), folder / ".hydra" / "hydra.yaml")
+        OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
+        summaries.append(train(cfg))
+    return root, summaries
+
+
+def first_reach(history, target, limit):
+    for step, acc in history:
+        if step <= limit and acc >= target - 1e-12:
+            return step
+    return None
+
+
+def test_report_of_real_runs(sweep):
+    root, (uniform, importance) = sweep
+    report_file = build_report([str(root)], progress=False)
+    assert report_file == root / "report" / "report.md"  # default: beside the runs
+    numbers = json.loads((root / "report" / "report.json").read_text())
+    assert numbers["runs"] == numbers["finished"] == 2
+    (section,) = numbers["comparisons"]
+    assert section["baseline"] == "uniform"
+    assert [(g["label"], g["seeds"]) for g in section["groups"]] == [("uniform", [0]), ("importance", [0])]
+
+    # A_b, t_b and t_n recomputed here from the summaries' histories
+    a_b, t_b = max((acc, -step) for step, acc in uniform["test_acc_history"])
+    assert section["A_b"] == pytest.approx(a_b) and section["t_b"] == -t_b
+    method = section["groups"][1]["speedup"]
+    for eps in ("0", "0.005", "0.01"):
+        t_n = first_reach(importance["test_acc_history"], a_b - float(eps), -t_b)
+        assert method[eps]["t_n"] == t_n
+        assert method[eps]["speedup"] == (None if t_n is None else pytest.approx(-t_b / t_n))
+    assert section["groups"][0]["max_mean_acc"] == pytest.approx(uniform["best_test_acc"])
+
+    # class importance from the run's own weights file
+    record = torch.load(root / "1" / "sample_weights.pt", weights_only=True)
+    shares = np.bincount(record["label"].numpy(), weights=record["weight"].numpy(), minlength=10)
+    (weights_section,) = numbers["importance"]
+    assert weights_section["groups"][0]["class_importance_per_seed"][0] == pytest.approx(shares / shares.sum())
+    assert weights_section["class_names"] == importance["class_names"]
+
+    # the figures, including the easiest/hardest images from the rebuilt digits training set
+    out = report_file.parent
+    for prefix in ("fig1_accuracy_", "fig2_speedup_", "fig3_class_importance_", "fig13_sorted_weights_",
+                   "fig18_easiest_", "fig19_hardest_"):
+        (png,) = out.glob(f"{prefix}*.png")
+        with Image.open(png) as image:
+            image.verify()
+    text = report_file.read_text()
+    assert "| uniform (baseline) | 0 |" in text and "| importance | 0 |" in text
+    assert "None: every run finished" in text
+
+
+def test_hparams_tab_has_settings_and_accuracy_for_every_run(sweep):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    root, summaries = sweep
+    for job, summary in enumerate(summaries):
+        events = EventAccumulator(str(root / str(job) / "tensorboard" / "hparams"))
+        events.Reload()
+        content = events.PluginTagToContent("hparams")
+        assert metadata.EXPERIMENT_TAG not in content  # TensorBoard builds the columns from every run
+        start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+        hparams = {key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+                   for key, value in start.hparams.items()}
+        assert hparams["sampler"] == summary["sampler"] and hparams["dataset"] == "digits"
+        assert hparams["seed"] == 0 and hparams["max_epochs"] == 2
+        if summary["sampler"] == "importance":
+            assert hparams["sampler.gamma"] == 0.5 and hparams["sampler.burn_in_epochs"] == 1
+        best = events.Scalars("hparams/best_test_acc")[-1].value
+        final = events.Scalars("hparams/final_test_acc")[-1].value
+        assert best == pytest.approx(summary["best_test_acc"]) and final == pytest.approx(summary["final_test_acc"])
