@@ -22,3 +22,19 @@ class DrawRecorder(Callback):
 
 def load_draws(folder: Path, rank: int = 0) -> dict[int, torch.Tensor]:
     return torch.load(Path(folder) / f"draws_rank{rank}.pt", weights_only=True)
+
+
+class KillAtStep(Callback):
+    """Test-only: SIGKILL this process right after the given optimizer step (a preemption without warning)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            import os
+            import signal
+
+            for logger in trainer.loggers:  # what a real run would have flushed by now
+                logger.experiment.flush()
+            os.kill(os.getpid(), signal.SIGKILL)

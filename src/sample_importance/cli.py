@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.errors import HydraException
@@ -71,3 +72,50 @@ def write_json(path: Path, record: dict) -> None:
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     temporary.replace(path)
+
+
+# Environment variables Lightning's DDP launcher sets in the rank-0 process and never unsets.
+LIGHTNING_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+@contextmanager
+def ddp_multirun_job():
+    """Let Lightning's DDP ranks of one Hydra multirun job share that job, and only that job.
+
+    Lightning starts ranks 1.. by re-running ``sys.argv`` with ``hydra.run.dir`` set to the
+    parent's ``run.dir``. In a multirun that re-launches the whole sweep into a second folder
+    (Lightning issue 11300, Hydra issue 2070), and the variables it leaves behind (LOCAL_RANK...)
+    make the next job of the sweep wait for ranks nobody starts. Inside this block, in the rank-0
+    process of a multirun job, the command line is this job's own overrides and ``run.dir`` is
+    this job's folder; afterwards the process group is closed and argv and environment restored.
+    Single runs, and ranks started by SLURM or torchrun, are left as they are.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import read_write
+
+    active = "LOCAL_RANK" not in os.environ and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if not active:
+        yield
+        return
+    hydra_cfg = HydraConfig.get()
+    saved_argv, saved_run_dir = sys.argv, hydra_cfg.run.dir
+    saved_env = {name: os.environ.get(name) for name in LIGHTNING_DDP_ENV}
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    with read_write(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    try:
+        yield
+    finally:
+        import torch
+
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        sys.argv = saved_argv
+        with read_write(hydra_cfg):
+            hydra_cfg.run.dir = saved_run_dir
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -19,8 +19,8 @@ from sample_importance.errors import UserError
 SUMMARY_FILE = "summary.json"
 
 
-def check_checkpoint(path) -> None:
-    """A checkpoint that cannot be read is a one-line error before training starts."""
+def check_checkpoint(path) -> int:
+    """A checkpoint that cannot be read is a one-line error before training starts; returns its step."""
     path = check_checkpoint_path(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
@@ -28,6 +28,20 @@ def check_checkpoint(path) -> None:
         raise UserError(f"ckpt_path={path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"ckpt_path={path} is not a Lightning checkpoint (no state_dict)")
+    return int(checkpoint.get("global_step", 0))
+
+
+def resume_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path`` if given; else, with ``auto_resume``, this run folder's ``checkpoints/last.ckpt``.
+
+    A requeued SLURM job runs again in its own folder: it continues where it stopped.
+    """
+    if cfg.get("ckpt_path"):
+        return str(cfg.ckpt_path)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if cfg.get("auto_resume", True) and last.is_file():
+        return str(last)
+    return None
 
 
 def hydra_choices() -> dict:

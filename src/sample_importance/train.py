@@ -15,16 +15,20 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from sample_importance import config_checks
-from sample_importance.cli import CONFIG_DIR, check_command_line, exit_on_user_error
+from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_job, exit_on_user_error
 
 
 def build(cfg: DictConfig):
     """Everything a run needs, from the composed config."""
+    from pytorch_lightning.plugins.environments import SLURMEnvironment
+
     from sample_importance import run_record
     from sample_importance.model.classifier import ImageClassifier
 
-    if cfg.get("ckpt_path"):
-        run_record.check_checkpoint(cfg.ckpt_path)
+    ckpt_path = run_record.resume_path(cfg)
+    # Events logged after the checkpoint was written are dropped from the TensorBoard view, so
+    # a resumed run never shows a step twice (the module re-logs what belongs to that step).
+    purge_step = run_record.check_checkpoint(ckpt_path) if ckpt_path else None
     datamodule = instantiate(cfg.dataset)
     net = instantiate(cfg.model, in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
                       image_size=datamodule.image_size)
@@ -32,9 +36,13 @@ def build(cfg: DictConfig):
     strategy = instantiate(cfg.sampler)
     strategy.validate(cfg.schedule.max_epochs)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [strategy]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    return datamodule, module, strategy, trainer
+    loggers = [instantiate(c, **({"purge_step": purge_step} if purge_step and "TensorBoard" in c._target_ else {}))
+               for c in (cfg.get("logger") or {}).values()]
+    plugins = []
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))  # submitit owns requeueing (callbacks/preemption.py)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins or None)
+    return datamodule, module, strategy, trainer, ckpt_path
 
 
 def train(cfg: DictConfig) -> dict:
@@ -47,9 +55,12 @@ def train(cfg: DictConfig) -> dict:
     started = time.time()
     torch.set_float32_matmul_precision("high")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, module, strategy, trainer = build(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    trainer.test(module, datamodule=datamodule, verbose=False)
+    with ddp_multirun_job():
+        datamodule, module, strategy, trainer, ckpt_path = build(cfg)
+        if ckpt_path and trainer.is_global_zero:
+            print(f"resuming from {ckpt_path}", flush=True)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.test(module, datamodule=datamodule, verbose=False)
     summary = run_record.summarize(cfg, trainer, datamodule, module, strategy, time.time() - started)
     if trainer.is_global_zero:
         output_dir = Path(cfg.paths.output_dir)

@@ -33,6 +33,7 @@ class ImageClassifier(pl.LightningModule):
         self.num_classes = num_classes
         self.sample_loss_weight = None
         self.test_acc_history: list[tuple[int, float]] = []  # (global step, accuracy) after each epoch
+        self.last_test_metrics: tuple[int, dict] | None = None  # (step, all test metrics) of the last epoch
         self._eval_preds: list[torch.Tensor] = []
         self._eval_targets: list[torch.Tensor] = []
         self.final_test: dict = {}
@@ -61,7 +62,8 @@ class ImageClassifier(pl.LightningModule):
     def steps_per_epoch(self) -> int:
         """T_e = floor(samples per rank / batch per rank), capped by ``limit_train_batches``."""
         datamodule = self.trainer.datamodule
-        steps = len(datamodule.train_sampler()) // datamodule.per_device_batch_size()
+        # num_samples, not len(): the full epoch, also while InfoBatch draws a shorter pruned one.
+        steps = datamodule.train_sampler().num_samples // datamodule.per_device_batch_size()
         limit = self.trainer.limit_train_batches
         if isinstance(limit, int):
             steps = min(steps, limit)
@@ -111,11 +113,22 @@ class ImageClassifier(pl.LightningModule):
         # Logged at the number of iterations done (Lightning's own epoch-end step is one less),
         # so the curves' x is the paper's t.
         values = {f"test/{name}": float(value) for name, value in metrics.items()}
-        if self.trainer.is_global_zero:
-            for logger in self.trainer.loggers:
-                logger.log_metrics(values, step=self.global_step)
+        self.last_test_metrics = (int(self.global_step), values)
+        self._log_test_metrics()
         self.log("test/acc", metrics["acc"], prog_bar=True, logger=False)
         self.test_acc_history.append((int(self.global_step), float(metrics["acc"])))
+
+    def _log_test_metrics(self) -> None:
+        step, values = self.last_test_metrics
+        if self.trainer.is_global_zero:
+            for logger in self.trainer.loggers:
+                logger.log_metrics(values, step=step)
+
+    def on_train_start(self) -> None:
+        # A resumed TensorBoard log is purged from the checkpoint's step on (train.py), which
+        # also drops the test accuracy logged at exactly that step before the interruption.
+        if self.trainer.ckpt_path and self.last_test_metrics and self.last_test_metrics[0] == self.global_step:
+            self._log_test_metrics()
 
     def on_test_epoch_end(self) -> None:
         metrics = self._eval_metrics()
@@ -124,9 +137,11 @@ class ImageClassifier(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["test_acc_history"] = list(self.test_acc_history)
+        checkpoint["last_test_metrics"] = self.last_test_metrics
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.test_acc_history = [tuple(item) for item in checkpoint.get("test_acc_history", [])]
+        self.last_test_metrics = checkpoint.get("last_test_metrics")
 
     # -- scoring: per-sample softmax probability of the true class -------------------------
     @torch.no_grad()
