@@ -11,7 +11,9 @@ It subclasses ``DistributedSampler`` because Lightning then leaves it alone
 instead of replacing or wrapping it (see DESIGN-NOTES section 1). Its length
 never changes: ``ceil(N / num_replicas)`` indices per rank and epoch, whether
 the draw is uniform or weighted, so the epoch length and the learning-rate
-schedule are the same before and after the switch.
+schedule are the same before and after the switch. The one exception is a
+uniform draw restricted to a subset (``set_subset``, InfoBatch's pruned epochs),
+which is shorter on purpose.
 """
 
 from __future__ import annotations
@@ -79,6 +81,12 @@ class IndexSampler(DistributedSampler):
         self.total_size = self.num_samples * self.num_replicas
         self.weights: torch.Tensor | None = None
         self._cdf: torch.Tensor | None = None
+        # Weighted draws per chunk of this many global indices (None: CHUNK_SIZE). Each chunk reads
+        # the weights when it is drawn, so a strategy that updates them every batch sets it to the
+        # global batch size: batch t is then drawn from the weights of that moment (see online.py).
+        self.draw_chunk_size: int | None = None
+        # Uniform draws over these sample indices only (None: all); InfoBatch's pruned epochs.
+        self.subset: torch.Tensor | None = None
 
     # -- the state a checkpoint carries -------------------------------------------------
     @property
@@ -95,8 +103,26 @@ class IndexSampler(DistributedSampler):
         cdf = torch.cumsum(weights, 0)
         self._cdf = cdf / cdf[-1]
 
+    def set_subset(self, indices: torch.Tensor | None) -> None:
+        """Draw each uniform epoch as a permutation of ``indices`` only (``None``: of all samples).
+
+        The epoch is then shorter: ``len(self)`` follows the subset (``num_samples`` stays the
+        full per-rank length); the loader must be rebuilt to see it (DESIGN-NOTES section 1).
+        """
+        if indices is None:
+            self.subset = None
+            return
+        if self.weights is not None:
+            raise ValueError("a subset restricts uniform draws; this sampler draws by weight")
+        indices = torch.as_tensor(indices).detach().to("cpu", torch.int64).flatten()
+        if len(indices) < self.num_replicas or len(indices.unique()) != len(indices):
+            raise ValueError(f"a subset needs at least {self.num_replicas} distinct indices")
+        if indices.min() < 0 or indices.max() >= self.dataset_size:
+            raise ValueError(f"subset indices must lie in [0, {self.dataset_size})")
+        self.subset = indices
+
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "dataset_size": self.dataset_size, "weights": self.weights}
+        return {"seed": self.seed, "dataset_size": self.dataset_size, "weights": self.weights, "subset": self.subset}
 
     def load_state_dict(self, state: dict) -> None:
         if state["dataset_size"] != self.dataset_size:
@@ -106,19 +132,26 @@ class IndexSampler(DistributedSampler):
             )
         self.seed = int(state["seed"])
         self.set_weights(state["weights"])
+        self.set_subset(state.get("subset"))
 
     # -- the draw -----------------------------------------------------------------------
     def global_chunks(self, epoch: int | None = None) -> Iterator[torch.Tensor]:
         """The epoch's global sequence (``total_size`` int64 indices) in chunks."""
         epoch = self.epoch if epoch is None else epoch
         if self._cdf is None:
-            order = torch.randperm(self.dataset_size, generator=chunk_generator(self.seed, epoch, 0))
-            padding = self.total_size - self.dataset_size  # repeat the start, as DistributedSampler does
+            members = self.subset
+            count = self.dataset_size if members is None else len(members)
+            order = torch.randperm(count, generator=chunk_generator(self.seed, epoch, 0))
+            if members is not None:
+                order = members[order]
+            # repeat the start, as DistributedSampler does
+            padding = self.num_replicas * math.ceil(count / self.num_replicas) - count
             order = torch.cat([order, order[:padding]]) if padding else order
             yield from order.split(CHUNK_SIZE)
             return
-        for chunk, start in enumerate(range(0, self.total_size, CHUNK_SIZE)):
-            size = min(CHUNK_SIZE, self.total_size - start)
+        chunk_size = self.draw_chunk_size or CHUNK_SIZE
+        for chunk, start in enumerate(range(0, self.total_size, chunk_size)):
+            size = min(chunk_size, self.total_size - start)
             uniforms = torch.rand(size, generator=chunk_generator(self.seed, epoch, chunk), dtype=torch.float64)
             # right=True: a zero-weight sample (a flat step in the cdf) can never be hit.
             indices = torch.searchsorted(self._cdf, uniforms, right=True)
@@ -135,4 +168,6 @@ class IndexSampler(DistributedSampler):
             offset += len(chunk)
 
     def __len__(self) -> int:
+        if self.subset is not None and self._cdf is None:
+            return math.ceil(len(self.subset) / self.num_replicas)
         return self.num_samples

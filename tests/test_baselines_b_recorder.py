@@ -1,0 +1,61 @@
+"""Test-only callbacks for the part B baseline tests (no tests here; imported by them and by DDP children).
+
+``SamplerRecorder`` keeps, per rank: every global chunk the training loader's sampler drew (with
+the strategy's refresh count at that moment), the indices of every batch, the learning rate of
+every batch, and the strategy's final state; ``StopAfterEpochs`` ends a run early, as a
+preempted job would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from pytorch_lightning.callbacks import Callback
+
+
+def find_strategy(trainer):
+    return next(cb for cb in trainer.callbacks if hasattr(cb, "hparams") and hasattr(cb, "summary"))
+
+
+class SamplerRecorder(Callback):
+    def __init__(self) -> None:
+        self.chunks: dict[tuple[int, int], tuple[torch.Tensor, int]] = {}
+        self.batches: dict[int, list[torch.Tensor]] = {}
+        self.lr: dict[int, list[float]] = {}
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        sampler = trainer.datamodule.train_sampler()
+        strategy = find_strategy(trainer)
+        draw = sampler.global_chunks
+
+        def recording(epoch=None):
+            # Only the loader's draws: diagnostics call global_sequence(epoch) with an explicit epoch.
+            for number, chunk in enumerate(draw(epoch)):
+                if epoch is None:
+                    self.chunks[(sampler.epoch, number)] = (chunk.clone(), getattr(strategy, "refreshes", 0))
+                yield chunk
+
+        sampler.global_chunks = recording
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.batches.setdefault(trainer.current_epoch, []).append(batch[2].detach().cpu())
+        self.lr.setdefault(trainer.current_epoch, []).append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        record = {"chunks": self.chunks, "batches": self.batches, "lr": self.lr,
+                  "state": find_strategy(trainer).state_dict(), "world_size": trainer.world_size}
+        torch.save(record, Path(trainer.default_root_dir) / f"sampler_record_rank{trainer.global_rank}.pt")
+
+
+def load_record(folder: Path, rank: int = 0) -> dict:
+    return torch.load(Path(folder) / f"sampler_record_rank{rank}.pt", weights_only=False)
+
+
+class StopAfterEpochs(Callback):
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True
