@@ -138,8 +138,9 @@ def importance_sections(groups, output: Path, data_dir: str | None, with_images:
     for bucket in buckets.values():
         numbers = analysis.importance_numbers(bucket)
         dataset = str(bucket[0].group.settings.get("dataset", "dataset"))
-        slug = slugify(dataset) + (f"_{len(sections)}" if sections else "")
-        numbers["title"] = dataset
+        slug = f"{slugify(dataset)}_{len(sections) + 1}"
+        same_name = sum(str(b[0].group.settings.get("dataset", "dataset")) == dataset for b in buckets.values())
+        numbers["title"] = dataset if same_name == 1 else f"{dataset} ({', '.join(g.group.set_title for g in bucket)})"
         numbers["group_labels"] = [item.group.full_label for item in bucket]
         for entry, item in zip(numbers["groups"], bucket):
             entry["label"] = item.group.full_label

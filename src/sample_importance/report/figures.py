@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,9 @@ def new_figure(rows: int = 1, cols: int = 1, width: float = 6.0, height: float =
 
 def save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
+    with warnings.catch_warnings():  # long titles: a figure that cannot fit them is still readable
+        warnings.simplefilter("ignore", UserWarning)
+        figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     return path
 

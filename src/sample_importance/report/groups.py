@@ -23,6 +23,7 @@ from sample_importance.report.runs import LABEL_GROUPS, Run
 IGNORED_KEYS = ("seed", "ckpt_path", "paths", "hydra", "trainer.enable_progress_bar", "trainer.enable_model_summary")
 SEED_INTERPOLATION = "${seed}"
 METHOD_GROUPS = ("sampler", "loss")
+MAX_TITLE = 120
 DEFAULT_BASELINE = (("sampler", "uniform"),)
 DEFAULT_LOSS = "cross_entropy"
 # sampler_settings entries that are outcomes, not settings (used only for runs without .hydra/).
@@ -250,10 +251,14 @@ def make_comparison_sets(groups: list[Group], baseline_spec=None,
         common = {k: v for k, v in group.settings.items() if not is_method_key(k)}
         sets.setdefault(key_of(common), ComparisonSet(common, [])).groups.append(group)
     comparisons = list(sets.values())
-    title_keys = varying_keys([c.settings for c in comparisons], include_targets=len(comparisons) > 1)
-    for number, comparison in enumerate(comparisons, 1):
+    title_keys = varying_keys([c.settings for c in comparisons])
+    titles = [describe(c.settings, title_keys, always=("dataset", "model", "schedule")) for c in comparisons]
+    for number, (comparison, title) in enumerate(zip(comparisons, titles), 1):
         comparison.number = number
-        comparison.title = describe(comparison.settings, title_keys, always=("dataset", "model", "schedule"))
+        if len(title) > MAX_TITLE:
+            title = title[:MAX_TITLE - 3].rstrip() + "..."
+        # sets that differ only in keys some of them lack (runs with and without .hydra/) get a number
+        comparison.title = title if titles.count(title) == 1 and len(title) <= MAX_TITLE else f"{title} (set {number})"
         label_groups(comparison.groups)
         for group in comparison.groups:
             group.set_title = comparison.title
