@@ -43,6 +43,24 @@ def check_checkpoint_path(path) -> Path:
     return path
 
 
+# sampler.score: the hardness sources of sampler/scores.py (kept here so the check imports no torch)
+SAMPLER_SCORES = ("p_true", "loss", "el2n", "grad_norm", "random")
+
+
+def check_sampler_files_and_score(sampler) -> None:
+    if "score" in sampler and sampler.score not in SAMPLER_SCORES:
+        raise ConfigError(f"sampler.score must be one of {', '.join(SAMPLER_SCORES)}, got {sampler.score!r}")
+    for key in ("weights_file", "scores_file"):
+        if key not in sampler.keys():  # `in` alone is False for a missing (???) value
+            continue
+        if OmegaConf.is_missing(sampler, key):
+            raise ConfigError(f"sampler.{key} is required: a .npy or .pt file with one value per training sample")
+        value = sampler[key]
+        for path in [] if value is None else [value] if isinstance(value, str) else list(value):
+            if not Path(str(path)).is_file():
+                raise UserError(f"sampler.{key}={path}: no such file")
+
+
 def validate(cfg: DictConfig) -> None:
     """Checks of the composed config that need no data and no model."""
     max_epochs = check_int_at_least("schedule.max_epochs", OmegaConf.select(cfg, "schedule.max_epochs"), 1)
@@ -55,7 +73,14 @@ def validate(cfg: DictConfig) -> None:
     if "gamma" in sampler:
         check_finite_number("sampler.gamma", sampler.gamma)
     if "burn_in_epochs" in sampler:
-        check_burn_in("sampler.burn_in_epochs", sampler.burn_in_epochs, max_epochs)
+        if sampler.burn_in_epochs != "auto":
+            check_burn_in("sampler.burn_in_epochs", sampler.burn_in_epochs, max_epochs)
+        elif max_epochs < 2:
+            raise ConfigError(f"sampler.burn_in_epochs=auto needs schedule.max_epochs >= 2, got {max_epochs}")
+    check_sampler_files_and_score(sampler)
+    loss = cfg.get("loss") or {}
+    if "gamma" in loss:
+        check_finite_number("loss.gamma", loss.gamma)
     if "weight_floor" in sampler:
         floor = check_finite_number("sampler.weight_floor", sampler.weight_floor)
         if floor < 0:

@@ -101,6 +101,29 @@ class ImageDataModule(pl.LightningDataModule):
     def num_train(self) -> int:
         return len(self.train_set)
 
+    def keep_training_samples(self, positions: torch.Tensor) -> None:
+        """Train on a subset (data pruning): keep the training samples at ``positions``, in that order.
+
+        Call after ``setup`` and before the sampler exists. Sample indices are renumbered
+        0..M-1: batches, the sampler and any ``sample_weights.pt`` of this run refer to the kept
+        subset, and ``kept_from_full[i]`` is the unpruned index of kept sample ``i`` (the index a
+        scores file of the full training set uses).
+        """
+        if self.sampler is not None:
+            raise RuntimeError("keep_training_samples must run before the training sampler is made")
+        positions = torch.as_tensor(positions, dtype=torch.long)
+        self.kept_from_full = positions.clone()
+        if hasattr(self.train_set, "subset"):  # sample-table datasets (policies, image files)
+            self.train_set, self.score_set = self.train_set.subset(positions), self.score_set.subset(positions)
+        else:
+            self.train_set = TensorImageDataset(self.train_set.images[positions], self.train_set.labels[positions],
+                                                self.train_set.mean.flatten().tolist(),
+                                                self.train_set.std.flatten().tolist(), self.train_set.augment)
+            self.score_set = self.train_set.view(None)
+        self.train_origin, self.train_copy = self.train_origin[positions], self.train_copy[positions]
+        if getattr(self, "train_policy", None) is not None:
+            self.train_policy = self.train_policy[positions]
+
     # -- loaders ------------------------------------------------------------------------
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer
