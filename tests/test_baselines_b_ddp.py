@@ -29,7 +29,7 @@ def run_two_ranks(tmp_path, overrides: list[str]):
     return run_dir, summary, [load_record(run_dir, rank) for rank in (0, 1)]
 
 
-@pytest.mark.slow  # 25-70 s on 2 shared cores
+# About 27 s on 2 idle cores (70 s on busy ones): the fast suite's one DDP check of a per-batch sampler.
 def test_online_importance_under_two_ranks_draws_one_global_sequence_from_one_state(tmp_path):
     run_dir, summary, records = run_two_ranks(
         tmp_path, ["schedule.max_epochs=2", "sampler=importance_online", "sampler.burn_in_epochs=1"])

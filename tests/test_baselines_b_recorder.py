@@ -2,12 +2,14 @@
 
 ``SamplerRecorder`` keeps, per rank: every global chunk the training loader's sampler drew (with
 the strategy's refresh count at that moment), the indices of every batch, the learning rate of
-every batch, and the strategy's final state; ``StopAfterEpochs`` ends a run early, as a
-preempted job would.
+every batch, and the strategy's final state. ``StopAfterEpochs`` ends a run after an epoch;
+``PreemptAtStep`` sends the preemption signal (SIGUSR2) to the process mid-epoch, as SLURM would.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import torch
@@ -59,3 +61,14 @@ class StopAfterEpochs(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch + 1 >= self.epochs:
             trainer.should_stop = True
+
+
+class PreemptAtStep(Callback):
+    """Needs ``callbacks.preemption_checkpoint.handle_signal=true`` (else SIGUSR2 ends the process)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGUSR2)

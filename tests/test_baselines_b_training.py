@@ -90,6 +90,27 @@ def test_infobatch_resumes_with_its_pruned_epoch_and_its_step_count(infobatch_ru
         assert load_record(resumed_dir)["lr"][epoch] == pytest.approx([LR * factor] * len(resumed_draws[epoch]))
 
 
+def test_infobatch_resumes_mid_epoch_with_the_rest_of_its_pruned_epoch(infobatch_run, tmp_path):
+    reference_dir, reference = infobatch_run
+    steps_before = STEPS + 3  # three batches into the pruned epoch 1
+    first = tmp_path / "first"
+    with pytest.raises(SystemExit):
+        run_training(INFOBATCH + ["callbacks.preemption_checkpoint.handle_signal=true",
+                                  "+callbacks.preempt._target_=test_baselines_b_recorder.PreemptAtStep",
+                                  f"+callbacks.preempt.step={steps_before - 1}"], first)
+    # the signal is acted on at the next batch end: last.ckpt is from the middle of epoch 1
+    assert torch.load(first / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == steps_before
+    resumed_dir = tmp_path / "resumed"
+    resumed = run_training(INFOBATCH + [f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"], resumed_dir)
+    reference_draws, resumed_draws = load_record(reference_dir)["batches"], load_record(resumed_dir)["batches"]
+    done = steps_before - STEPS
+    assert torch.equal(torch.cat(resumed_draws[1]), torch.cat(reference_draws[1][done:]))  # the rest of epoch 1
+    settings = resumed["sampler_settings"]
+    assert settings["steps_per_epoch_run"][:2] == reference["sampler_settings"]["steps_per_epoch_run"][:2]
+    assert resumed["total_steps"] == settings["total_steps_run"] == sum(settings["steps_per_epoch_run"])
+    assert load_record(resumed_dir)["lr"][2] == pytest.approx([LR * 0.1] * len(resumed_draws[2]))
+
+
 # -- per-batch weights: prioritized and online ----------------------------------------------------
 @pytest.mark.parametrize("overrides, epoch, refreshes_before", [
     (["sampler=prioritized_rank", "schedule.max_epochs=1"], 0, 1),  # 1: all unseen, set at fit start

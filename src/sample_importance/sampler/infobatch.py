@@ -100,7 +100,7 @@ class InfoBatch(Callback):
         self.steps_run: list[int] = []  # optimizer steps per finished epoch
         self.kept_per_epoch: list[int] = []  # samples in each finished epoch's draw
         self.full_steps_per_epoch = 0
-        self._steps_this_epoch = 0
+        self.epoch_start_step = 0  # global step when the current epoch began
         self._factors: torch.Tensor | None = None
 
     # -- the interface every strategy has ---------------------------------------------------
@@ -167,13 +167,12 @@ class InfoBatch(Callback):
         pl_module.sample_loss_weight = self.loss_factors
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._steps_this_epoch = 0
+        self.epoch_start_step = trainer.global_step
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
                            batch_idx: int) -> None:
         index, losses = gather_batch(outputs["index"], loss_of(outputs).detach())
         self.losses.update(index, losses)
-        self._steps_this_epoch += 1
         self.follow_schedule(trainer, batch_idx)
 
     def follow_schedule(self, trainer: pl.Trainer, batch_idx: int) -> None:
@@ -190,7 +189,9 @@ class InfoBatch(Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         sampler = trainer.datamodule.train_sampler()
-        self.steps_run.append(self._steps_this_epoch)
+        # From the step counter, not counted here: right also after a mid-epoch resume.
+        steps_this_epoch = trainer.global_step - self.epoch_start_step
+        self.steps_run.append(steps_this_epoch)
         self.kept_per_epoch.append(self.epoch_draw_size(sampler))
         next_epoch = trainer.current_epoch + 1
         threshold = float("nan")
@@ -208,13 +209,13 @@ class InfoBatch(Callback):
         kept_next = self.epoch_draw_size(sampler)
         for writer in diagnostics.tensorboard_writers(trainer):
             step = trainer.global_step
-            writer.add_scalar("infobatch/steps_this_epoch", self._steps_this_epoch, step)
+            writer.add_scalar("infobatch/steps_this_epoch", steps_this_epoch, step)
             writer.add_scalar("infobatch/saved_iterations", saved, step)
             writer.add_scalar("infobatch/kept_fraction_next_epoch", kept_next / len(self.losses), step)
             if threshold == threshold:
                 writer.add_scalar("infobatch/mean_loss_threshold", threshold, step)
         log.info("infobatch: epoch %d ran %d of %d steps; next epoch draws %d of %d samples",
-                 trainer.current_epoch, self._steps_this_epoch, self.full_steps_per_epoch,
+                 trainer.current_epoch, steps_this_epoch, self.full_steps_per_epoch,
                  kept_next, len(self.losses))
 
     # -- checkpoint -----------------------------------------------------------------------------
@@ -224,7 +225,7 @@ class InfoBatch(Callback):
             "rescaled": None if self.rescaled is None else self.rescaled.clone(),
             "steps_run": list(self.steps_run),
             "kept_per_epoch": list(self.kept_per_epoch),
-            "steps_this_epoch": self._steps_this_epoch,  # a mid-epoch checkpoint resumes the count
+            "epoch_start_step": self.epoch_start_step,  # a mid-epoch checkpoint resumes the epoch's count
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -233,4 +234,4 @@ class InfoBatch(Callback):
         self._factors = None
         self.steps_run = list(state["steps_run"])
         self.kept_per_epoch = list(state["kept_per_epoch"])
-        self._steps_this_epoch = int(state.get("steps_this_epoch", 0))
+        self.epoch_start_step = int(state.get("epoch_start_step", 0))
