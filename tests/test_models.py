@@ -31,7 +31,7 @@ def build(config: Path, in_channels: int, image_size: int, num_classes: int):
 def test_every_paper_model_has_a_config():
     names = {path.stem for path in MODEL_CONFIGS}
     assert {"lenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet50_imagenet", "googlenet",
-            "pyramidnet110", "pyramidnet164"} <= names
+            "pyramidnet110", "pyramidnet164", "pyramidnet20"} <= names
 
 
 @pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda path: path.stem)

@@ -26,8 +26,17 @@ class ImageDataModule(pl.LightningDataModule):
             for any world size).
         train_samples_per_class, test_samples_per_class: seeded class-balanced subsets taken
             before any imbalance (None keeps all).
-        imbalance: None, or ``{class_fraction, replication, seed}`` (paper Section 4.3).
+        imbalance: None, or ``{class_fraction, replication, seed}`` (paper Section 4.3), optionally
+            with ``policies``: augmentation policies the copies cycle through, applied when drawn
+            (without, the copies are fixed shifted images).
+        augmentation_policies: None, or policy names: every training image appears once per
+            policy, each (image, policy) pair its own sample (paper Section 4.4).
+        score_with_policies: the scoring pass applies each sample's policy (a draw fixed by its
+            index) instead of showing the plain image.
         seed: the sampler's seed (the run's seed).
+
+    Sources whose ``load()`` gives image files (``imagefolder.FileSplits``) and datasets with
+    policies go through a sample table (``policy_data``): sample i is (image, policy) row i.
     """
 
     def __init__(
@@ -42,6 +51,8 @@ class ImageDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         eval_batch_size: int = 1024,
         seed: int = 0,
+        augmentation_policies: list[str] | None = None,
+        score_with_policies: bool = True,
     ) -> None:
         super().__init__()
         self.source = source
@@ -54,6 +65,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.eval_batch_size = eval_batch_size
         self.seed = seed
+        self.augmentation_policies = list(augmentation_policies) if augmentation_policies else None
+        self.score_with_policies = bool(score_with_policies)
+        self.policy_names: list[str] = []
         self.in_channels, self.image_size, self.num_classes = source.in_channels, source.image_size, source.num_classes
         self.train_set: TensorImageDataset | None = None
         self.sampler: IndexSampler | None = None
@@ -71,6 +85,9 @@ class ImageDataModule(pl.LightningDataModule):
         splits = self.source.load()
         self.class_names = splits.class_names
         keep = balanced_subset(splits.train_labels, self.train_samples_per_class, self.subset_seed)
+        if self.augmentation_policies or (self.imbalance or {}).get("policies") or not hasattr(splits, "train_images"):
+            self._setup_sample_table(splits, keep)
+            return
         train_images, train_labels = splits.train_images[keep], splits.train_labels[keep]
         self.train_origin = keep  # index of each training sample in the source's train split
         self.train_copy = torch.zeros(len(keep), dtype=torch.long)
@@ -95,6 +112,34 @@ class ImageDataModule(pl.LightningDataModule):
             "dataset: %d training samples (%s), %d test samples; augmented classes: %s",
             len(self.train_set), torch.bincount(train_labels, minlength=splits.num_classes).tolist(),
             len(self.test_set), self.augmented_classes or "none",
+        )
+
+    def _setup_sample_table(self, splits, keep: torch.Tensor) -> None:
+        """Training samples as (image, policy) rows: multi-augmentation, imbalance with policies, image files."""
+        from sample_importance.dataset import policy_data
+        from sample_importance.dataset.policies import PolicySet, check_policies
+
+        if self.augmentation_policies and self.imbalance:
+            raise ConfigError("dataset.augmentation_policies and dataset.imbalance cannot be combined: pick one")
+        if self.augmentation_policies:
+            policies = PolicySet(check_policies(self.augmentation_policies, "dataset.augmentation_policies"))
+            table = policy_data.every_image_under_every_policy(len(keep), len(policies))
+        elif self.imbalance:
+            policies = PolicySet(check_policies(self.imbalance.get("policies") or ["standard"], "dataset.imbalance.policies"))
+            self.augmented_classes = choose_classes(splits.num_classes, self.imbalance["class_fraction"], self.imbalance["seed"])
+            table = policy_data.replicated_classes(splits.train_labels[keep], self.augmented_classes,
+                                                   self.imbalance["replication"], len(policies))
+        else:
+            policies, table = PolicySet(["standard"]), policy_data.single_copies(len(keep))
+        self.policy_names = policies.names
+        self.train_origin, self.train_copy, self.train_policy = keep[table.origin], table.copy, table.policy
+        test_keep = balanced_subset(splits.test_labels, self.test_samples_per_class, self.subset_seed)
+        self.train_set, self.score_set, self.test_set = policy_data.build_sets(
+            splits, keep, test_keep, table, policies, self.augment, self.score_with_policies)
+        log.info(
+            "dataset: %d training samples (%s) from %d images under policies %s, %d test samples; augmented classes: %s",
+            len(self.train_set), torch.bincount(self.train_set.labels, minlength=splits.num_classes).tolist(),
+            len(keep), policies.names, len(self.test_set), self.augmented_classes or "none",
         )
 
     @property
