@@ -29,6 +29,7 @@ from sample_importance.cli import CONFIG_DIR
 CONFIGS = Path(CONFIG_DIR)
 EXPERIMENT_FILES = sorted((CONFIGS / "experiment").rglob("*.yaml"))
 EXPERIMENTS = [path.relative_to(CONFIGS / "experiment").with_suffix("").as_posix() for path in EXPERIMENT_FILES]
+# presets that stand alone; those in subfolders (weights_from/) need their experiment's paper.* keys
 METHODS = sorted(path.stem for path in (CONFIGS / "method").glob("*.yaml"))
 SEEDS = [2020, 2021, 2022, 2023]
 
@@ -74,6 +75,10 @@ def sweep_params(cfg) -> dict[str, list]:
     parser = OverridesParser.create()
     swept = {}
     for key, value in params.items():
+        # The basic sweeper resolves ${...} in sweep values once, against the primary config,
+        # before any job exists: ${seed} would be the default seed in every job. Interpolations
+        # belong in config files (e.g. a method preset), where each job resolves them.
+        assert "${" not in str(value), f"hydra.sweeper.params.{key} holds an interpolation: {value}"
         override = parser.parse_overrides([f"{key}={value}"])[0]
         swept[key] = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
     return swept
@@ -137,7 +142,7 @@ def test_every_paper_result_has_a_cpu_counterpart():
         assert result in paper
 
 
-def check_sweep(cfg) -> None:
+def check_sweep(cfg, name: str, tmp_path: Path) -> None:
     """Every value of ``hydra.sweeper.params`` exists and passes the checks a run makes."""
     swept = sweep_params(cfg)
     assert swept.get("seed") == SEEDS, "every result is swept over the paper's 4 seeds"
@@ -148,6 +153,11 @@ def check_sweep(cfg) -> None:
                 for table, entries in (OmegaConf.select(cfg, "paper") or {}).items():
                     if table.endswith(f"_by_{key}"):
                         assert value in entries, f"paper.{table} has no entry for {key}={value}"
+                if "/" in str(value):  # a preset made for this experiment (method=weights_from/...)
+                    variant = compose_train([f"experiment={name}", f"{key}={value}"], tmp_path)
+                    touch_files_read(variant)
+                    config_checks.validate(variant)
+                    instantiate(variant.sampler).validate(variant.schedule.max_epochs)
             continue
         for value in values:  # a value: set it and check it the way a run would
             variant = cfg.copy()
@@ -173,7 +183,7 @@ def test_experiment_composes_sweeps_and_trains_on_tiny_data(name, tmp_path, data
     instantiate(cfg.sampler).validate(cfg.schedule.max_epochs)
     instantiate(cfg.loss)
     instantiate(cfg.dataset)
-    check_sweep(cfg)
+    check_sweep(cfg, name, tmp_path)
 
     # one tiny run of its default job on the digits counterpart of its dataset
     tiny = tiny_dataset(cfg.hydra.runtime.choices.dataset)
