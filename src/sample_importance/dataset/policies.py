@@ -83,9 +83,6 @@ class PolicySet:
     def __len__(self) -> int:
         return len(self.names)
 
-    def has_extra(self, policy: int) -> bool:
-        return self.operations[policy] is not None
-
     def apply_one(self, image: torch.Tensor, policy: int, seed: int | None = None) -> torch.Tensor:
         """``image`` (uint8, C x H x W) under the policy's extra operation; ``seed`` fixes its draw."""
         operation = self.operations[policy]
