@@ -38,3 +38,15 @@ class KillAtStep(Callback):
             for logger in trainer.loggers:  # what a real run would have flushed by now
                 logger.experiment.flush()
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SlowEpochs(Callback):
+    """Test-only: make every epoch last at least ``seconds`` more, so a job outlives a SLURM time limit."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        import time
+
+        time.sleep(self.seconds)

@@ -107,3 +107,23 @@ def test_weights_are_kept_in_float64():
     sampler = IndexSampler(4)
     sampler.set_weights(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float32))
     assert sampler.weights.dtype == torch.float64 and sampler.state_dict()["weights"].dtype == torch.float64
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mid_epoch_resume_continues_the_same_sequence_on_every_rank(weighted, monkeypatch):
+    from sample_importance.sampler import index_sampler
+
+    monkeypatch.setattr(index_sampler, "CHUNK_SIZE", 16)  # the skip crosses chunk boundaries
+    weights = torch.rand(101, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for rank in (0, 1):
+        full = IndexSampler(101, num_replicas=2, rank=rank, seed=5)
+        resumed = IndexSampler(101, num_replicas=2, rank=rank, seed=5)
+        for sampler in (full, resumed):
+            if weighted:
+                sampler.set_weights(weights)
+            sampler.set_epoch(3)
+        resumed.resume_mid_epoch(epoch=3, samples_done_per_rank=20)
+        assert list(resumed) == list(full)[20:]
+        resumed.set_epoch(4)
+        full.set_epoch(4)
+        assert list(resumed) == list(full)  # only the interrupted epoch is shortened

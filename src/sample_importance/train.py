@@ -8,6 +8,7 @@ value is reported in about a second.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -35,7 +36,8 @@ def build(cfg: DictConfig):
     module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes)
     strategy = instantiate(cfg.sampler)
     strategy.validate(cfg.schedule.max_epochs)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [strategy]
+    # The strategy first: at a batch end it records per-sample values before any checkpoint is written.
+    callbacks = [strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(c, **({"purge_step": purge_step} if purge_step and "TensorBoard" in c._target_ else {}))
                for c in (cfg.get("logger") or {}).values()]
     plugins = []
@@ -53,6 +55,8 @@ def train(cfg: DictConfig) -> dict:
     from sample_importance import run_record
 
     started = time.time()
+    # On a machine with SLURM installed, Lightning warns on every local run that srun is unused.
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available")
     torch.set_float32_matmul_precision("high")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with ddp_multirun_job():

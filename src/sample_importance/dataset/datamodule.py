@@ -195,7 +195,13 @@ class ImageDataModule(pl.LightningDataModule):
         if self.trainer is not None:
             # Lightning issue 21938: after a resume with workers, the first iterator is made
             # before set_epoch; take the epoch from the loop's progress instead.
-            sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+            fit_loop = self.trainer.fit_loop
+            sampler.set_epoch(fit_loop.epoch_progress.current.processed)
+            # A mid-epoch checkpoint (preemption, every-N-steps) resumes after the batches done;
+            # Lightning would otherwise replay the start of the interrupted epoch.
+            batches = fit_loop.epoch_loop.batch_progress
+            if fit_loop.restarting and batches.current.ready > 0 and not batches.is_last_batch:
+                sampler.resume_mid_epoch(sampler.epoch, batches.current.ready * self.per_device_batch_size())
         return DataLoader(
             self.train_set, batch_size=self.per_device_batch_size(), sampler=sampler, drop_last=True,
             collate_fn=collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,

@@ -81,6 +81,8 @@ class IndexSampler(DistributedSampler):
         self.total_size = self.num_samples * self.num_replicas
         self.weights: torch.Tensor | None = None
         self._cdf: torch.Tensor | None = None
+        self.skip_epoch: int | None = None  # see resume_mid_epoch
+        self.skip_per_rank = 0
         # Weighted draws per chunk of this many global indices (None: CHUNK_SIZE). Each chunk reads
         # the weights when it is drawn, so a strategy that updates them every batch sets it to the
         # global batch size: batch t is then drawn from the weights of that moment (see online.py).
@@ -160,12 +162,26 @@ class IndexSampler(DistributedSampler):
     def global_sequence(self, epoch: int | None = None) -> torch.Tensor:
         return torch.cat(list(self.global_chunks(epoch)))
 
+    def resume_mid_epoch(self, epoch: int, samples_done_per_rank: int) -> None:
+        """After a mid-epoch resume: epoch ``epoch`` starts after the samples this rank already used.
+
+        Without it the loader would replay the start of the interrupted epoch. Other epochs are
+        unaffected, and the skipped part is the same global sequence as the uninterrupted run's.
+        """
+        self.skip_epoch, self.skip_per_rank = int(epoch), int(samples_done_per_rank)
+
     def __iter__(self) -> Iterator[int]:
         offset = 0  # position of the current chunk inside the global sequence
+        to_skip = self.skip_per_rank if self.epoch == self.skip_epoch else 0
         for chunk in self.global_chunks():
             first = (self.rank - offset) % self.num_replicas
-            yield from chunk[first :: self.num_replicas].tolist()
+            mine = chunk[first :: self.num_replicas]
             offset += len(chunk)
+            if to_skip >= len(mine):
+                to_skip -= len(mine)
+                continue
+            yield from mine[to_skip:].tolist()
+            to_skip = 0
 
     def __len__(self) -> int:
         if self.subset is not None and self._cdf is None:
