@@ -65,3 +65,24 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
         assert sorted(seen[tag]) == sorted(expected[tag]), tag
     assert seen["test/acc"] == [STEPS, 2 * STEPS, 3 * STEPS]
     assert json.loads((interrupted / "summary.json").read_text())["test_acc_history"][0][0] == STEPS
+
+
+def test_resume_at_the_switch_step_keeps_the_switch_in_tensorboard(tmp_path):
+    """Killed one step after the epoch-E checkpoint: the resumed log still has the switch's records once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    settings = ["sampler=importance", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"]
+    folder = tmp_path / "run"
+    killed = run_cli(
+        ["-m", "sample_importance.train", *TINY, *settings, "+callbacks.kill._target_=draw_recorder.KillAtStep",
+         f"+callbacks.kill.step={STEPS + 1}", f"hydra.run.dir={folder}", f"paths.data_dir={tmp_path / 'data'}"],
+        cwd=REPO, timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    run_training(settings, folder)
+    events = EventAccumulator(str(folder / "tensorboard"), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    assert [e.step for e in events.Histograms("importance/weight")] == [STEPS]
+    assert [e.step for e in events.Scalars("test/acc")] == [STEPS, 2 * STEPS]
+    shares = [t for t in events.Tags()["scalars"] if t.startswith("importance/class_share/")]
+    assert len(shares) == 10 and all([e.step for e in events.Scalars(t)] == [STEPS] for t in shares)

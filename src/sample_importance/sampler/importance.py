@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytorch_lightning as pl
 import torch
@@ -188,6 +189,19 @@ class ImportanceSampling(Callback):
             self.observe_for_auto(trainer, pl_module, 0)  # the untrained model's weights, E = 0
         elif self.auto is None and self.burn_in_epochs == 0:
             self.switch(trainer, pl_module, 0)  # before the first epoch's iterator is made
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Resuming from the checkpoint written at the switch purges TensorBoard from that step on
+        # (train.py); show the switch's histograms and class shares again, from sample_weights.pt.
+        if not trainer.ckpt_path or not self.switched_after_epoch:
+            return
+        record_path = Path(trainer.default_root_dir) / "sample_weights.pt"
+        if trainer.global_step != self.switched_after_epoch * pl_module.steps_per_epoch() or not record_path.is_file():
+            return
+        record = torch.load(record_path, weights_only=True)
+        if torch.isfinite(record["p_true"]).all():
+            scores = SimpleNamespace(label=record["label"], p_true=record["p_true"])
+            diagnostics.log_switch(trainer, trainer.datamodule, scores, record["weight"], self.scoring_seconds)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.switched_after_epoch is not None:
