@@ -27,7 +27,7 @@ from sample_importance.errors import ConfigError
 from sample_importance.sampler import diagnostics
 from sample_importance.sampler.auto_burn_in import AutoBurnIn
 from sample_importance.sampler.scores import SCORE_NAMES, Hardness, score_hardness
-from sample_importance.sampler.scoring import Scores
+from sample_importance.sampler.scoring import Scores, gather_from_ranks
 from sample_importance.sampler.weights_file import mean_weights
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ class ImportanceSampling(Callback):
         weights_file: str | list[str] | None = None,
         auto_spearman_threshold: float = 0.9,
         auto_max_burn_in_epochs: int = 10,
+        score_source: str = "eval_pass",
     ) -> None:
         check_finite_number("sampler.gamma", gamma)
         if burn_in_epochs != "auto":
@@ -143,6 +144,9 @@ class ImportanceSampling(Callback):
         if check_finite_number("sampler.weight_floor", weight_floor) < 0:
             raise ConfigError(f"sampler.weight_floor must be >= 0, got {weight_floor}")
         check_score_options(score, weights_file, burn_in_epochs, auto_spearman_threshold, auto_max_burn_in_epochs)
+        check_score_source(score_source, score, weights_file, burn_in_epochs)
+        self.score_source = score_source
+        self.recorded: TrainForwardRecord | None = None  # p_true from epoch E's training steps
         self.burn_in_epochs = burn_in_epochs
         self.gamma = float(gamma)
         self.weight_floor = float(weight_floor)
@@ -161,6 +165,8 @@ class ImportanceSampling(Callback):
     def hparams(self) -> dict:
         settings = {"burn_in_epochs": self.burn_in_epochs, "gamma": self.gamma, "weight_floor": self.weight_floor,
                     "score": self.score, "unbiased": self.unbiased}
+        if self.score_source != "eval_pass":
+            settings["score_source"] = self.score_source
         if self.weights_files:
             settings["weights_file"] = ",".join(self.weights_files)
         if self.auto is not None:
@@ -203,6 +209,15 @@ class ImportanceSampling(Callback):
             scores = SimpleNamespace(label=record["label"], p_true=record["p_true"])
             diagnostics.log_switch(trainer, trainer.datamodule, scores, record["weight"], self.scoring_seconds)
 
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if (self.score_source == "train_forward" and self.switched_after_epoch is None
+                and trainer.current_epoch + 1 == self.burn_in_epochs):
+            self.recorded = TrainForwardRecord(trainer.datamodule.num_train)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.recorded is not None and isinstance(outputs, dict) and "logits" in outputs:
+            self.recorded.add(outputs["index"], outputs["target"], outputs["logits"])
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.switched_after_epoch is not None:
             return
@@ -215,6 +230,10 @@ class ImportanceSampling(Callback):
     # -- weights ------------------------------------------------------------------------
     def score_samples(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Hardness:
         """h_i for every training sample (collective), timed into ``scoring_seconds``."""
+        if self.recorded is not None:
+            hardness, self.recorded = self.recorded.hardness(trainer.datamodule.train_set.labels), None
+            self.scoring_seconds += hardness.seconds
+            return hardness
         hardness = score_hardness(pl_module, trainer.datamodule, self.score, seed=trainer.datamodule.seed)
         self.scoring_seconds += hardness.seconds
         return hardness
@@ -322,6 +341,57 @@ class ImportanceSampling(Callback):
             record["burn_in_epochs_chosen"] = self.switched_after_epoch
             record["auto_spearman_history"] = [list(item) for item in self.auto.history]
         return record
+
+
+class TrainForwardRecord:
+    """``score_source=train_forward``: p_true of each sample from the training step that drew it in epoch E.
+
+    Free (the logits exist already) but not the same numbers as the scoring pass: the images are
+    the augmented views that were trained on, the model changes during the epoch (early batches
+    are scored by an older model), and training-mode layers (batch norm batch statistics,
+    dropout) are active. Samples epoch E did not draw (the last incomplete batch is dropped)
+    get the mean of the recorded p_true. ``seconds`` counts the time spent recording.
+    """
+
+    def __init__(self, num_samples: int) -> None:
+        self.p_true = torch.full((num_samples,), float("nan"), dtype=torch.float64)
+        self.seconds = 0.0
+
+    @torch.no_grad()
+    def add(self, index: torch.Tensor, target: torch.Tensor, logits: torch.Tensor) -> None:
+        start = time.perf_counter()
+        p = torch.softmax(logits.float(), dim=1).gather(1, target[:, None].long()).squeeze(1)
+        index, p = gather_from_ranks(index.to(p.device), p)
+        self.p_true[index.cpu().long()] = p.cpu().double()
+        self.seconds += time.perf_counter() - start
+
+    def hardness(self, labels: torch.Tensor) -> Hardness:
+        start = time.perf_counter()
+        p_true = self.p_true.clone()
+        missing = torch.isnan(p_true)
+        if missing.all():
+            raise RuntimeError("score_source=train_forward recorded no training step in epoch E")
+        if missing.any():
+            p_true[missing] = p_true[~missing].mean()
+            log.info("score_source=train_forward: %d samples not drawn in epoch E get the mean p_true",
+                     int(missing.sum()))
+        seconds = self.seconds + time.perf_counter() - start
+        return Hardness("p_true", labels.clone(), p_true, 1.0 - p_true, seconds)
+
+
+SCORE_SOURCES = ("eval_pass", "train_forward")
+
+
+def check_score_source(score_source, score, weights_file, burn_in_epochs) -> None:
+    if score_source not in SCORE_SOURCES:
+        raise ConfigError(f"sampler.score_source must be one of {', '.join(SCORE_SOURCES)}, got {score_source!r}")
+    if score_source == "train_forward":
+        if score != "p_true" or weights_file is not None:
+            raise ConfigError("sampler.score_source=train_forward records p_true: use it with sampler.score=p_true "
+                              "and no sampler.weights_file")
+        if burn_in_epochs == "auto" or burn_in_epochs == 0:
+            raise ConfigError("sampler.score_source=train_forward needs a fixed sampler.burn_in_epochs >= 1 "
+                              "(it reads epoch E's training steps)")
 
 
 def check_score_options(score, weights_file, burn_in_epochs, threshold, max_burn_in) -> None:
