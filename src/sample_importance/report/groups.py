@@ -20,9 +20,14 @@ import yaml
 from sample_importance.report import metrics
 from sample_importance.report.runs import LABEL_GROUPS, Run
 
-IGNORED_KEYS = ("seed", "ckpt_path", "paths", "hydra", "trainer.enable_progress_bar", "trainer.enable_model_summary")
+# `experiment` names the file a run came from, not what it ran: two experiment files that run the
+# same config (a figure reusing Table 1's SGD-Scan arm) belong to one group.
+IGNORED_KEYS = ("seed", "ckpt_path", "paths", "hydra", "trainer.enable_progress_bar", "trainer.enable_model_summary",
+                "experiment")
 SEED_INTERPOLATION = "${seed}"
-METHOD_GROUPS = ("sampler", "loss")
+# Keys that tell methods apart inside one comparison set (`method` presets and the experiments'
+# `paper.*` settings choose samplers and losses).
+METHOD_GROUPS = ("sampler", "loss", "method", "paper")
 MAX_TITLE = 120
 DEFAULT_BASELINE = (("sampler", "uniform"),)
 DEFAULT_LOSS = "cross_entropy"
@@ -55,7 +60,7 @@ def run_settings(run: Run) -> dict:
         for key, value in (summary.get("sampler_settings") or {}).items():
             if key not in OUTCOME_SETTINGS and not key.endswith("_s") and isinstance(value, (int, float, str, bool)):
                 flat[f"sampler.{key}"] = value
-    flat.update({group: run.choices[group] for group in LABEL_GROUPS if group in run.choices})
+    flat.update({group: run.choices[group] for group in LABEL_GROUPS if group in run.choices and not ignored(group)})
     return flat
 
 
