@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data
 ARGS ?=
 
-.PHONY: install data train test test-all tensorboard report clean
+.PHONY: install data train test test-all tensorboard report bench study clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ report: $(STAMP)
 	@sweep=$$(ls -d logs/multiruns/*/*/ 2>/dev/null | sort | tail -n 1); \
 	if [ -z "$$sweep" ]; then echo "error: no sweep under logs/multiruns (run python -m sample_importance.train -m ...)" >&2; exit 2; fi; \
 	$(PY) -m sample_importance.report $$sweep $(ARGS)
+
+# Wall-time benchmarks (a few minutes on 2 cores): benchmarks/results/<name>.json and a table (BENCHMARKS.md).
+bench: data
+	$(PY) -m benchmarks.run $(ARGS)
+
+# The CPU convergence study (about 30 minutes on 2 cores): logs/study/<time>/ with its report/.
+study: data
+	PY=$(PY) scripts/study.sh $(ARGS)
 
 clean:
 	rm -rf logs/runs logs/multiruns logs/scores .pytest_cache

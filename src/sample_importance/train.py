@@ -19,6 +19,28 @@ from sample_importance import config_checks
 from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_job, exit_on_user_error
 
 
+# Speed knobs read from the model group (not passed to the network's constructor):
+# +model.channels_last=true (NHWC weights and inputs), +model.compile=true (torch.compile in place).
+SPEED_KNOBS = ("channels_last", "compile")
+
+
+def model_config(model_cfg: DictConfig) -> dict:
+    from omegaconf import OmegaConf
+
+    return {k: v for k, v in OmegaConf.to_container(model_cfg, resolve=True).items() if k not in SPEED_KNOBS}
+
+
+def apply_speed_knobs(net, model_cfg: DictConfig):
+    import torch
+
+    if model_cfg.get("channels_last", False):
+        net = net.to(memory_format=torch.channels_last)
+        net.register_forward_pre_hook(lambda _, args: (args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
+    if model_cfg.get("compile", False):
+        net.compile()  # in place: parameter names (and checkpoints) stay those of the plain network
+    return net
+
+
 def build(cfg: DictConfig):
     """Everything a run needs, from the composed config."""
     from pytorch_lightning.plugins.environments import SLURMEnvironment
@@ -31,8 +53,9 @@ def build(cfg: DictConfig):
     # a resumed run never shows a step twice (the module re-logs what belongs to that step).
     purge_step = run_record.check_checkpoint(ckpt_path) if ckpt_path else None
     datamodule = instantiate(cfg.dataset)
-    net = instantiate(cfg.model, in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
+    net = instantiate(model_config(cfg.model), in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
                       image_size=datamodule.image_size)
+    net = apply_speed_knobs(net, cfg.model)
     module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes)
     strategy = instantiate(cfg.sampler)
     strategy.validate(cfg.schedule.max_epochs)

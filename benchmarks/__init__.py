@@ -1,0 +1,1 @@
+"""``make bench``: wall-time benchmarks of the method and the framework (see BENCHMARKS.md)."""

@@ -1,0 +1,53 @@
+"""Item 6: images/s of the training DataLoader alone, of the in-memory batched path (the dataset's
+own batch indexing with batched augmentation, no DataLoader), and of training (plain loop)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from benchmarks.common import build_plain, median, train_epoch
+
+
+def loader_images_per_s(datamodule, epoch: int) -> float:
+    datamodule.train_sampler().set_epoch(epoch)
+    count, start = 0, time.perf_counter()
+    for images, _, _ in datamodule.train_dataloader():
+        count += len(images)
+    return count / (time.perf_counter() - start)
+
+
+def batched_images_per_s(datamodule, epoch: int) -> float:
+    dataset = datamodule.train_set
+    if not hasattr(dataset, "__getitems__"):
+        return float("nan")
+    sampler = datamodule.train_sampler()
+    order = sampler.global_sequence(epoch)
+    batch = datamodule.per_device_batch_size()
+    count, start = 0, time.perf_counter()
+    for first in range(0, len(order) - batch + 1, batch):
+        images, _, _ = dataset.__getitems__(order[first:first + batch].tolist())
+        count += len(images)
+    return count / (time.perf_counter() - start)
+
+
+def run(quick: bool = False) -> dict:
+    overrides = ["dataset=digits", "model=lenet"] if quick else ["dataset=fashion_mnist_imbalanced", "model=lenet"]
+    repeats = 1 if quick else 3
+    datamodule, module, optimizer, cfg = build_plain(overrides)
+    train_epoch(datamodule, module, optimizer, 0)
+    loader, batched, training = [], [], []
+    for r in range(repeats):  # interleaved
+        loader.append(loader_images_per_s(datamodule, r))
+        batched.append(batched_images_per_s(datamodule, r))
+        seconds, steps = train_epoch(datamodule, module, optimizer, r)
+        training.append(steps * datamodule.per_device_batch_size() / seconds)
+    return {
+        "overrides": overrides, "repeats": repeats, "train_set": type(datamodule.train_set).__name__,
+        "num_workers": datamodule.num_workers, "loader_images_per_s": loader, "in_memory_batched_images_per_s": batched,
+        "training_images_per_s": training, "loader_vs_training": median(loader) / median(training),
+        "in_memory_batched_vs_loader": median(batched) / median(loader),
+        "gpu": "unmeasured: no GPU on this machine (target: device-resident path >= 5x the CPU DataLoader path)",
+        "torch_threads": torch.get_num_threads(),
+    }

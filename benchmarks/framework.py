@@ -1,0 +1,84 @@
+"""Items 4 and 7: steady-state steps/s of ``python -m sample_importance.train`` (batch-end times of
+epochs after the first, from benchmarks/step_timer.py) against a plain PyTorch loop on the same
+model, data, loss, optimizer and batch size; and the speed knobs, each a framework run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import REPO, build_plain, median
+from benchmarks.step_timer import steady_steps_per_s
+
+BASE = ["dataset=fashion_mnist_imbalanced", "model=lenet", "sampler=uniform", "schedule.max_epochs=3"]
+QUICK = ["dataset=digits", "model=lenet", "sampler=uniform", "schedule.max_epochs=2", "schedule.batch_size=32"]
+KNOBS = {
+    "baseline": [],
+    "bf16-mixed": ["trainer.precision=bf16-mixed"],
+    "channels_last": ["+model.channels_last=true"],
+    "compile": ["+model.compile=true"],
+    "num_workers=2": ["dataset.num_workers=2"],
+}
+
+
+def framework_run(overrides: list[str], workdir: Path) -> dict:
+    timer = workdir / f"times_{time.monotonic_ns()}.json"
+    command = [sys.executable, "-m", "sample_importance.train", *overrides,
+               "+callbacks.step_timer._target_=benchmarks.step_timer.StepTimer", f"+callbacks.step_timer.path={timer}",
+               f"hydra.run.dir={workdir / timer.stem}", "auto_resume=false"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0 or not timer.is_file():
+        return {"error": (done.stderr or done.stdout)[-600:]}
+    return {"steps_per_s": steady_steps_per_s(json.loads(timer.read_text()))}
+
+
+def plain_run(overrides: list[str]) -> dict:
+    datamodule, module, optimizer, cfg = build_plain(overrides)
+    times: dict[int, list[float]] = {}
+    for epoch in range(int(cfg.schedule.max_epochs)):
+        stamps = times.setdefault(epoch, [])
+        module.train()
+        datamodule.train_sampler().set_epoch(epoch)
+        for images, targets, _ in datamodule.train_dataloader():
+            loss = module.loss(module(images), targets).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            stamps.append(time.perf_counter())
+    return {"steps_per_s": steady_steps_per_s(times)}
+
+
+def run_overhead(quick: bool = False) -> dict:
+    base = QUICK if quick else BASE
+    repeats = 1 if quick else 3
+    framework, plain = [], []
+    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+        for _ in range(repeats):  # interleaved
+            framework.append(framework_run(base, Path(tmp)).get("steps_per_s", float("nan")))
+            plain.append(plain_run(base)["steps_per_s"])
+    return {"overrides": base, "repeats": repeats, "framework_steps_per_s": framework, "plain_steps_per_s": plain,
+            "framework_vs_plain": median(framework) / median(plain), "target": ">= 0.90 on CPU"}
+
+
+def run_knobs(quick: bool = False) -> dict:
+    base = QUICK if quick else BASE
+    repeats = 1 if quick else 2
+    knobs = {"baseline": [], "channels_last": ["+model.channels_last=true"]} if quick else KNOBS
+    rates: dict[str, list[float]] = {name: [] for name in knobs}
+    errors: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+        for _ in range(repeats):  # interleaved
+            for name, extra in knobs.items():
+                result = framework_run(base + extra, Path(tmp))
+                if "error" in result:
+                    errors[name] = result["error"]
+                rates[name].append(result.get("steps_per_s", float("nan")))
+    baseline = median(rates["baseline"])
+    return {"overrides": base, "repeats": repeats, "steps_per_s": rates,
+            "vs_baseline": {name: median(values) / baseline for name, values in rates.items()}, "errors": errors}
