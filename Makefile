@@ -29,6 +29,9 @@ train: data
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
 
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow -q
+
 test-all: $(STAMP)
 	$(PY) -m pytest -q
 

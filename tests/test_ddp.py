@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from draw_recorder import load_draws
 from independent import digits_p_true_from_checkpoint
@@ -51,3 +52,24 @@ def test_two_rank_ddp_scores_like_one_process_and_splits_one_global_sequence(tmp
     assert len(both.unique()) == len(both)  # before the switch the ranks never share a sample
     # one run folder for both ranks, no second sweep or run directory
     assert [p.name for p in tmp_path.iterdir() if p.name != "data"] == ["run"]
+
+
+@pytest.mark.slow
+def test_multirun_with_ddp_makes_one_folder_per_job(tmp_path):
+    """Lightning's extra ranks join their job: no second sweep folder, every job finishes."""
+    result = run_cli(
+        ["-m", "sample_importance.train", "-m", "trainer=ddp_cpu", "dataset=digits", "schedule.max_epochs=2",
+         "sampler.burn_in_epochs=1", "sampler.gamma=0.5,1", "trainer.enable_progress_bar=false",
+         f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}"],
+        cwd=REPO, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    sweeps = list(tmp_path.glob("multiruns/*/*"))
+    assert len(sweeps) == 1, sweeps
+    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job in jobs:
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["world_size"] == 2
+        assert (job / "train_ddp_process_1.log").is_file()  # rank 1 wrote into this job's folder
+    assert not (tmp_path / "runs").exists()
