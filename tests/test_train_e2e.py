@@ -122,3 +122,19 @@ def test_uniform_sampler_never_draws_twice_in_an_epoch(tmp_path):
     for drawn in load_draws(tmp_path / "run").values():
         assert len(drawn.unique()) == len(drawn) == summary["steps_per_epoch"] * BATCH
     assert not (tmp_path / "run" / "sample_weights.pt").exists()
+
+
+def test_resume_with_loader_workers_draws_the_right_epoch(importance_run, tmp_path):
+    """Lightning issue 21938: with workers, the first iterator after a resume is made before set_epoch."""
+    output_dir, _ = importance_run
+    checkpoint = output_dir / "checkpoints" / f"burn_in_end_epoch{BURN_IN}.ckpt"
+    resumed_dir = tmp_path / "resumed_workers"
+    run_training(
+        ["sampler=importance", f"sampler.burn_in_epochs={BURN_IN}", "schedule.max_epochs=4", RECORD_DRAWS,
+         "dataset.num_workers=2", f"ckpt_path={checkpoint}"],
+        resumed_dir,
+    )
+    original, resumed = load_draws(output_dir), load_draws(resumed_dir)
+    assert sorted(resumed) == list(range(BURN_IN, EPOCHS))
+    for epoch in resumed:
+        assert torch.equal(resumed[epoch], original[epoch]), f"epoch {epoch}"
