@@ -19,7 +19,7 @@ BASE = ["dataset=fashion_mnist_imbalanced", "model=lenet", "sampler=uniform", "s
 QUICK = ["dataset=digits", "model=lenet", "sampler=uniform", "schedule.max_epochs=2", "schedule.batch_size=32"]
 KNOBS = {
     "baseline": [],
-    "bf16-mixed": ["trainer.precision=bf16-mixed"],
+    "bf16-mixed": ["+trainer.precision=bf16-mixed"],
     "channels_last": ["+model.channels_last=true"],
     "compile": ["+model.compile=true"],
     "num_workers=2": ["dataset.num_workers=2"],
@@ -66,10 +66,12 @@ def run_overhead(quick: bool = False) -> dict:
             "framework_vs_plain": median(framework) / median(plain), "target": ">= 0.90 on CPU"}
 
 
-def run_knobs(quick: bool = False) -> dict:
+def run_knobs(quick: bool = False, names: list[str] | None = None) -> dict:
     base = QUICK if quick else BASE
     repeats = 1 if quick else 2
     knobs = {"baseline": [], "channels_last": ["+model.channels_last=true"]} if quick else KNOBS
+    if names:
+        knobs = {name: knobs[name] for name in ["baseline", *names] if name in knobs}
     rates: dict[str, list[float]] = {name: [] for name in knobs}
     errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:

@@ -51,7 +51,7 @@ def table_rows(name: str, result: dict) -> list[tuple[str, str, str]]:
     if name == "data_path":
         return [("6 loader / training images/s", fmt(result["loader_vs_training"]), ""),
                 ("6 in-memory batched / loader images/s (CPU)", fmt(result["in_memory_batched_vs_loader"]), "GPU >= 5x: unmeasured")]
-    if name == "speed_knobs":
+    if name.startswith("speed_knobs"):
         return [(f"7 {knob} / baseline steps/s", fmt(ratio), "") for knob, ratio in result["vs_baseline"].items()
                 if knob != "baseline"]
     return []
@@ -61,11 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the code runs")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run these benchmarks only")
+    parser.add_argument("--knobs", nargs="+", choices=sorted(framework.KNOBS),
+                        help="speed_knobs: measure these against the baseline only (written as speed_knobs_<names>)")
     args = parser.parse_args(argv)
     lines = []
     for name in args.only or BENCHMARKS:
         start = time.time()
-        result = BENCHMARKS[name](quick=args.quick)
+        if name == "speed_knobs" and args.knobs:
+            result = framework.run_knobs(quick=args.quick, names=args.knobs)
+            name = "speed_knobs_" + "_".join(args.knobs).replace("=", "")
+        else:
+            result = BENCHMARKS[name](quick=args.quick)
         result["seconds"] = round(time.time() - start, 1)
         if not args.quick:
             path = common.write_result(name, result)
