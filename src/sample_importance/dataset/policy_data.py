@@ -18,10 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import Dataset
 
 from sample_importance.dataset.policies import PolicySet
-from sample_importance.dataset.tensor_data import RandomShift
+from sample_importance.dataset.tensor_data import BatchedDataset, RandomShift
 
 
 @dataclass
@@ -82,7 +81,7 @@ class SampleImages:
         return self.stored[self.origin[i]]
 
 
-class PolicyImageDataset(Dataset):
+class PolicyImageDataset(BatchedDataset):
     """``(image, label, index)`` for in-memory uint8 images, sample ``i`` = row ``i`` of ``table``.
 
     Args:
@@ -139,13 +138,6 @@ class PolicyImageDataset(Dataset):
             images = self.policies.apply(images, policies, seeds=index)
         images = (images.float() / 255 - self.mean) / self.std
         return images, self.labels[index], index
-
-    def __getitem__(self, i: int):
-        images, labels, index = self.batch(torch.tensor([i]))
-        return images[0], labels[0], index[0]
-
-    def __getitems__(self, indices: list[int]):
-        return self.batch(torch.as_tensor(indices, dtype=torch.long))
 
 
 def build_sets(splits, keep: torch.Tensor, test_keep: torch.Tensor, table: SampleTable, policies: PolicySet,

@@ -42,7 +42,21 @@ class RandomShift:
         return images.contiguous()
 
 
-class TensorImageDataset(Dataset):
+class BatchedDataset(Dataset):
+    """A dataset defined by ``batch(index) -> (images, labels, index)``; single items are batches of one."""
+
+    def batch(self, index: torch.Tensor):
+        raise NotImplementedError
+
+    def __getitem__(self, i: int):
+        images, labels, index = self.batch(torch.tensor([i]))
+        return images[0], labels[0], index[0]
+
+    def __getitems__(self, indices: list[int]):
+        return self.batch(torch.as_tensor(indices, dtype=torch.long))
+
+
+class TensorImageDataset(BatchedDataset):
     """``(image, label, index)`` from a uint8 tensor of shape (N, C, H, W).
 
     Args:
@@ -76,13 +90,6 @@ class TensorImageDataset(Dataset):
             images = self.augment(images)
         images = (images.float() / 255 - self.mean) / self.std
         return images, self.labels[index], index
-
-    def __getitem__(self, i: int):
-        images, labels, index = self.batch(torch.tensor([i]))
-        return images[0], labels[0], index[0]
-
-    def __getitems__(self, indices: list[int]):
-        return self.batch(torch.as_tensor(indices, dtype=torch.long))
 
 
 def collate(batch):
