@@ -28,7 +28,7 @@ sweep e_grid method=ours sampler.burn_in_epochs=1,3,10
 sweep gamma_grid method=ours sampler.burn_in_epochs=5 sampler.gamma=0.1,1
 if [ "${STUDY_EXTRA:-0}" = 1 ]; then
   sweep balanced dataset=fashion_mnist method=sgd_scan,ours
-  sweep digits dataset=digits method=sgd_scan,ours
+  sweep digits dataset=digits dataset.test_samples_per_class=null method=sgd_scan,ours
 fi
 echo "== done ($(date -u +%H:%M:%S))"
 "$PY" -m sample_importance.report "$STUDY"/scan_and_e5 "$STUDY"/focal "$STUDY"/infobatch "$STUDY"/e_grid \
