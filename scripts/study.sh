@@ -33,3 +33,8 @@ fi
 echo "== done ($(date -u +%H:%M:%S))"
 "$PY" -m sample_importance.report "$STUDY"/scan_and_e5 "$STUDY"/focal "$STUDY"/infobatch "$STUDY"/e_grid \
   "$STUDY"/gamma_grid --out "$STUDY/report" --no-images --no-progress
+if [ "${STUDY_EXTRA:-0}" = 1 ]; then
+  for name in balanced digits; do
+    "$PY" -m sample_importance.report "$STUDY/$name" --out "$STUDY/report_$name" --no-images --no-progress
+  done
+fi
