@@ -129,6 +129,32 @@ def read_yaml(path: Path):
         return None
 
 
+def resolve_interpolations(config: dict) -> dict:
+    """Resolve ``${...}`` values that can be resolved offline (``${oc.select:paper.x,5}``, ``${schedule.batch_size}``).
+
+    ``${seed}`` stays literal (grouping drops it), and values that need Hydra's runtime
+    (``${hydra:...}``) keep their text.
+    """
+    from omegaconf import OmegaConf
+
+    tree = OmegaConf.create(config)
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, f"{name}.")
+            elif isinstance(value, str) and "${" in value and value != "${seed}":
+                try:
+                    node[key] = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(tree, name)}),
+                                                       resolve=True)["v"]
+                except Exception:  # needs Hydra's runtime or a missing key: keep the text
+                    pass
+
+    walk(config, "")
+    return config
+
+
 def hydra_choices(folder: Path) -> dict[str, str]:
     hydra = (read_yaml(folder / ".hydra" / "hydra.yaml") or {}).get("hydra", {})
     choices = (hydra.get("runtime") or {}).get("choices") or {}
@@ -153,7 +179,7 @@ def load_run(folder: Path) -> Run:
 
     run = Run(folder)
     config = read_yaml(folder / ".hydra" / "config.yaml")
-    run.config = config if isinstance(config, dict) else None
+    run.config = resolve_interpolations(config) if isinstance(config, dict) else None
     run.overrides = [str(o) for o in (read_yaml(folder / ".hydra" / "overrides.yaml") or [])]
     run.choices = hydra_choices(folder)
     try:
