@@ -129,11 +129,14 @@ def read_yaml(path: Path):
         return None
 
 
+KEEP_LITERAL = ("${seed}", "paths.", "hydra:", "${now:")
+
+
 def resolve_interpolations(config: dict) -> dict:
     """Resolve ``${...}`` values that can be resolved offline (``${oc.select:paper.x,5}``, ``${schedule.batch_size}``).
 
-    ``${seed}`` stays literal (grouping drops it), and values that need Hydra's runtime
-    (``${hydra:...}``) keep their text.
+    ``${seed}`` and references to ``paths`` (a run's own folders) stay literal, so runs that differ
+    only in them still group; values that need Hydra's runtime (``${hydra:...}``) keep their text.
     """
     from omegaconf import OmegaConf
 
@@ -144,7 +147,7 @@ def resolve_interpolations(config: dict) -> dict:
             name = f"{prefix}{key}"
             if isinstance(value, dict):
                 walk(value, f"{name}.")
-            elif isinstance(value, str) and "${" in value and value != "${seed}":
+            elif isinstance(value, str) and "${" in value and not any(t in value for t in KEEP_LITERAL):
                 try:
                     node[key] = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(tree, name)}),
                                                        resolve=True)["v"]
