@@ -52,6 +52,17 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 300, env_extra: dict | No
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny convolutions on 2 busy cores run about 10x slower with two threads fighting over them."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def importance_run(tmp_path_factory):
     """One real run shared by several tests: digits, LeNet, E=2, gamma=0.5, 4 epochs, draws recorded."""

@@ -15,13 +15,7 @@ from sample_importance.model.pyramidnet import PyramidNet
 MODEL_CONFIGS = sorted(Path(CONFIG_DIR, "model").glob("*.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny convolutions on 2 busy cores run 10x slower with two threads fighting over them.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(config: Path, in_channels: int, image_size: int, num_classes: int):

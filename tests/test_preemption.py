@@ -24,18 +24,23 @@ def scalar_steps(folder):
     return {tag: [event.step for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
+def train_until_killed(settings: list[str], folder, step: int, data_dir) -> None:
+    """Run the CLI into ``folder`` and SIGKILL it right after optimizer step ``step``."""
+    killed = run_cli(
+        ["-m", "sample_importance.train", *TINY, *settings, "+callbacks.kill._target_=draw_recorder.KillAtStep",
+         f"+callbacks.kill.step={step}", f"hydra.run.dir={folder}", f"paths.data_dir={data_dir}"],
+        cwd=REPO, timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert not (folder / "summary.json").exists()
+
+
 def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
     run_training(SETTINGS, reference)
 
     interrupted = tmp_path / "interrupted"
-    killed = run_cli(
-        ["-m", "sample_importance.train", *TINY, *SETTINGS, "+callbacks.kill._target_=draw_recorder.KillAtStep",
-         f"+callbacks.kill.step={KILL_STEP}", f"hydra.run.dir={interrupted}", f"paths.data_dir={tmp_path / 'data'}"],
-        cwd=REPO, timeout=300,
-    )
-    assert killed.returncode == -9, killed.stderr[-3000:]
-    assert not (interrupted / "summary.json").exists()
+    train_until_killed(SETTINGS, interrupted, KILL_STEP, tmp_path / "data")
     weights_file = interrupted / "sample_weights.pt"
     scored_at = weights_file.stat().st_mtime_ns
 
@@ -73,12 +78,7 @@ def test_resume_at_the_switch_step_keeps_the_switch_in_tensorboard(tmp_path):
 
     settings = ["sampler=importance", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"]
     folder = tmp_path / "run"
-    killed = run_cli(
-        ["-m", "sample_importance.train", *TINY, *settings, "+callbacks.kill._target_=draw_recorder.KillAtStep",
-         f"+callbacks.kill.step={STEPS + 1}", f"hydra.run.dir={folder}", f"paths.data_dir={tmp_path / 'data'}"],
-        cwd=REPO, timeout=300,
-    )
-    assert killed.returncode == -9, killed.stderr[-3000:]
+    train_until_killed(settings, folder, STEPS + 1, tmp_path / "data")
     run_training(settings, folder)
     events = EventAccumulator(str(folder / "tensorboard"), size_guidance={"scalars": 0, "histograms": 0})
     events.Reload()
