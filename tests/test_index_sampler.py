@@ -6,7 +6,8 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from sample_importance.sampler.index_sampler import IndexSampler, WeightError
+from sample_importance.sampler import index_sampler
+from sample_importance.sampler.index_sampler import IndexSampler, WeightError, chunk_generator
 
 
 def test_uniform_epoch_is_a_permutation_that_changes_with_epoch_and_seed():
@@ -34,6 +35,22 @@ def test_weighted_draws_follow_the_weights():
     assert chisquare(counts[nonzero].numpy(), expected.numpy()).pvalue > 1e-3
     # and a wrong distribution is rejected by the same test
     assert chisquare(counts[nonzero].numpy(), torch.full_like(expected, len(draws) / nonzero.sum()).numpy()).pvalue < 1e-6
+
+
+def test_each_draw_is_the_inverse_cdf_of_its_own_uniform(monkeypatch):
+    # The sampler searches the uniforms in sorted order for speed; the i-th index must still
+    # come from the i-th uniform of its chunk (the order of the sequence is part of the draw).
+    monkeypatch.setattr(index_sampler, "CHUNK_SIZE", 64)
+    weights = torch.rand(300, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    weights[::7] = 0
+    sampler = IndexSampler(len(weights), seed=9)
+    sampler.set_weights(weights)
+    cdf = torch.cumsum(weights, 0) / weights.sum()
+    expected = []
+    for chunk, start in enumerate(range(0, 300, 64)):
+        uniforms = torch.rand(min(64, 300 - start), generator=chunk_generator(9, 4, chunk), dtype=torch.float64)
+        expected += [int((cdf <= u).sum()) for u in uniforms]  # the first sample whose cdf exceeds u
+    assert sampler.global_sequence(4).tolist() == expected
 
 
 def test_weighted_draw_is_with_replacement_and_keeps_the_epoch_length():
