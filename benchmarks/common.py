@@ -47,7 +47,8 @@ def build_plain(overrides: list[str]):
     net = instantiate(model_config(cfg.model), in_channels=datamodule.in_channels,
                       num_classes=datamodule.num_classes, image_size=datamodule.image_size)
     net = apply_speed_knobs(net, cfg.model)
-    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes)
+    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes,
+                             score_channels_last=cfg.model.get("score_channels_last", True))
     s = cfg.schedule
     optimizer = torch.optim.SGD(module.parameters(), lr=s.lr, momentum=s.momentum, nesterov=s.nesterov,
                                 weight_decay=s.weight_decay)

@@ -33,6 +33,8 @@ def table_rows(name: str, result: dict) -> list[tuple[str, str, str]]:
         for row in result["rows"]:
             m = row["model"]
             rows += [(f"1 scoring pass / epoch ({m}, N={row['train_samples']})", fmt(row["scoring_fraction_of_epoch"]), "<= 0.35"),
+                     (f"1 the same, model.score_channels_last=false ({m})",
+                      fmt(row["scoring_fraction_of_epoch_score_channels_last_false"]), ""),
                      (f"2 train_forward recording / epoch ({m})", fmt(row["train_forward_fraction_of_epoch"]), "<= 0.02"),
                      (f"3 importance / uniform steps/s ({m})", fmt(row["importance_vs_uniform_throughput"]), ">= 0.98")]
         return rows

@@ -27,15 +27,18 @@ def measure(name: str, overrides: list[str], repeats: int) -> dict:
     train_epoch(datamodule, module, optimizer, 0)  # warm-up
     scores = score_training_set(module, datamodule)
     weights, _ = importance_weights(scores.p_true, 0.5)
-    epoch_s, scoring_s, record_s, uniform_sps, weighted_sps = [], [], [], [], []
+    epoch_s, scoring_s, contiguous_scoring_s, record_s, uniform_sps, weighted_sps = [], [], [], [], [], []
     for r in range(repeats):
         sampler.set_weights(None)
         seconds, steps = train_epoch(datamodule, module, optimizer, 1 + r)
         epoch_s.append(seconds)
         uniform_sps.append(steps / seconds)
-        start = time.perf_counter()
-        score_training_set(module, datamodule)
-        scoring_s.append(time.perf_counter() - start)
+        for channels_last, times in ((True, scoring_s), (False, contiguous_scoring_s)):
+            module.score_channels_last = channels_last  # model.score_channels_last (default true) and off
+            start = time.perf_counter()
+            score_training_set(module, datamodule)
+            times.append(time.perf_counter() - start)
+        module.score_channels_last = True
         record = TrainForwardRecord(datamodule.num_train)
         sampler.set_weights(weights)
         seconds, steps = train_epoch(datamodule, module, optimizer, 1 + r, on_batch=record.add)
@@ -48,6 +51,8 @@ def measure(name: str, overrides: list[str], repeats: int) -> dict:
         "batch_size": int(cfg.schedule.batch_size), "repeats": repeats,
         "epoch_s": epoch_s, "scoring_pass_s": scoring_s, "train_forward_record_s": record_s,
         "scoring_fraction_of_epoch": median(scoring_s) / epoch,
+        "contiguous_scoring_pass_s": contiguous_scoring_s,
+        "scoring_fraction_of_epoch_score_channels_last_false": median(contiguous_scoring_s) / epoch,
         "train_forward_fraction_of_epoch": median(record_s) / epoch,
         "uniform_steps_per_s": uniform_sps, "importance_steps_per_s": weighted_sps,
         "importance_vs_uniform_throughput": median(weighted_sps) / median(uniform_sps),

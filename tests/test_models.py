@@ -76,3 +76,27 @@ def test_small_image_stems_keep_the_resolution():
     google = build(Path(CONFIG_DIR, "model", "googlenet.yaml"), 3, 32, 10)
     assert google.conv1.conv.kernel_size == (3, 3) and isinstance(google.maxpool1, torch.nn.Identity)
     assert google.aux1 is None and google.aux2 is None
+
+
+@pytest.mark.parametrize("config", ["lenet", "resnet18"])
+def test_channels_last_scoring_copy_gives_the_same_probabilities_and_leaves_the_model_alone(config):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from sample_importance.loss.cross_entropy import CrossEntropy
+    from sample_importance.model.classifier import ImageClassifier
+
+    torch.manual_seed(0)
+    net = build(Path(CONFIG_DIR, "model", f"{config}.yaml"), 3, 16, 10)
+    images, labels = torch.randn(40, 3, 16, 16), torch.randint(0, 10, (40,))
+    loader = DataLoader(TensorDataset(images, labels, torch.arange(40)), batch_size=16)
+    fast = ImageClassifier(net, CrossEntropy(), None, 10, score_channels_last=True)
+    index, label, p_fast = fast.predict_p_true(loader)
+    _, _, p_plain = ImageClassifier(net, CrossEntropy(), None, 10, score_channels_last=False).predict_p_true(loader)
+    assert index.tolist() == list(range(40)) and torch.equal(label, labels)
+    torch.testing.assert_close(p_fast, p_plain, atol=1e-5, rtol=0)
+    net.eval()
+    with torch.no_grad():
+        expected = torch.softmax(net(images), 1)[torch.arange(40), labels]
+    torch.testing.assert_close(p_plain, expected)
+    assert all(p.is_contiguous() for p in net.parameters())  # the trained network kept its layout
+    assert fast.training  # and its mode

@@ -36,7 +36,8 @@ def score(cfg: DictConfig) -> Path:
     datamodule.setup("fit")
     net = instantiate(cfg.model, in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
                       image_size=datamodule.image_size)
-    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes)
+    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes,
+                             score_channels_last=cfg.model.get("score_channels_last", True))
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:

@@ -21,7 +21,7 @@ from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_j
 
 # Speed knobs read from the model group (not passed to the network's constructor):
 # +model.channels_last=true (NHWC weights and inputs), +model.compile=true (torch.compile in place).
-SPEED_KNOBS = ("channels_last", "compile")
+SPEED_KNOBS = ("channels_last", "compile", "score_channels_last")
 
 
 def model_config(model_cfg: DictConfig) -> dict:
@@ -34,8 +34,10 @@ def apply_speed_knobs(net, model_cfg: DictConfig):
     import torch
 
     if model_cfg.get("channels_last", False):
+        from sample_importance.model.classifier import to_channels_last
+
         net = net.to(memory_format=torch.channels_last)
-        net.register_forward_pre_hook(lambda _, args: (args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
+        net.register_forward_pre_hook(to_channels_last)
     if model_cfg.get("compile", False):
         net.compile()  # in place: parameter names (and checkpoints) stay those of the plain network
     return net
@@ -56,7 +58,8 @@ def build(cfg: DictConfig):
     net = instantiate(model_config(cfg.model), in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
                       image_size=datamodule.image_size)
     net = apply_speed_knobs(net, cfg.model)
-    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes)
+    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes,
+                             score_channels_last=cfg.model.get("score_channels_last", True))
     strategy = instantiate(cfg.sampler)
     strategy.validate(cfg.schedule.max_epochs)
     # The strategy first: at a batch end it records per-sample values before any checkpoint is written.
