@@ -21,10 +21,14 @@ class StepTimer(Callback):
             json.dump({str(k): v for k, v in self.times.items()}, f)
 
 
+def epoch_rates(times: dict) -> list[float]:
+    """(steps - 1) / (last batch end - first batch end) of every epoch after the first."""
+    return [(len(t) - 1) / (t[-1] - t[0]) for epoch, t in sorted(times.items(), key=lambda kv: int(kv[0]))
+            if int(epoch) > 0 and len(t) > 1]
+
+
 def steady_steps_per_s(times: dict) -> float:
-    """Median over epochs after the first of (steps - 1) / (last batch end - first batch end)."""
+    """Median over epochs after the first of their steps/s."""
     from benchmarks.common import median
 
-    rates = [(len(t) - 1) / (t[-1] - t[0]) for epoch, t in sorted(times.items(), key=lambda kv: int(kv[0]))
-             if int(epoch) > 0 and len(t) > 1]
-    return median(rates)
+    return median(epoch_rates(times))

@@ -138,3 +138,16 @@ def test_resume_with_loader_workers_draws_the_right_epoch(importance_run, tmp_pa
     assert sorted(resumed) == list(range(BURN_IN, EPOCHS))
     for epoch in resumed:
         assert torch.equal(resumed[epoch], original[epoch]), f"epoch {epoch}"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_progress_bar_redraws_every_ten_steps_or_is_left_out(enabled, tmp_path):
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    from conftest import TINY, compose_config
+    from sample_importance.train import build
+
+    overrides = [o for o in TINY if "enable_progress_bar" not in o] + [f"trainer.enable_progress_bar={enabled}"]
+    trainer = build(compose_config(overrides, tmp_path / "run"))[3]
+    bars = [c for c in trainer.callbacks if isinstance(c, TQDMProgressBar)]
+    assert [bar.refresh_rate for bar in bars] == ([10] if enabled else [])

@@ -63,7 +63,8 @@ def build(cfg: DictConfig):
     strategy = instantiate(cfg.sampler)
     strategy.validate(cfg.schedule.max_epochs)
     # The strategy first: at a batch end it records per-sample values before any checkpoint is written.
-    callbacks = [strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks = [strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
+                              if cfg.trainer.get("enable_progress_bar", True) or "ProgressBar" not in c.get("_target_", "")]
     loggers = [instantiate(c, **({"purge_step": purge_step} if purge_step and "TensorBoard" in c._target_ else {}))
                for c in (cfg.get("logger") or {}).values()]
     plugins = []
