@@ -44,6 +44,18 @@ def test_bad_config_values_are_one_line_errors(override, fragments, tmp_path):
     assert result.returncode == 2
 
 
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["dataset=digits", "dataset.on_device=true", "dataset.num_workers=2"], ["dataset.on_device", "num_workers=0"]),
+        (["dataset=digits_multiaug", "dataset.on_device=true"], ["dataset.on_device", "in-memory"]),
+    ],
+)
+def test_data_on_device_that_cannot_work_is_a_one_line_error(overrides, fragments, tmp_path):
+    result = run_cli([*TRAIN, *overrides, "trainer.accelerator=cpu", f"paths.log_dir={tmp_path}"], cwd=REPO, timeout=120)
+    assert_one_line_error(result, *fragments)
+
+
 def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"this is not a checkpoint")

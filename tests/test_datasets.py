@@ -193,3 +193,28 @@ def test_digits_split_is_stratified_and_fixed():
     assert len(first.train_labels) + len(first.test_labels) == 1797
     assert torch.equal(first.test_images, second.test_images)
     assert torch.bincount(first.test_labels).min() >= 35
+
+
+def test_data_on_a_device_makes_its_batches_there_and_keeps_labels_on_the_cpu():
+    # "meta" stands in for a GPU here: a device that is not the CPU, on any machine.
+    datamodule = ImageDataModule(DigitsSource(), batch_size=16, on_device=True)
+    datamodule.setup("fit")
+    datamodule.place_on_device("meta")
+    images, labels, index = datamodule.train_set.__getitems__(list(range(16)))
+    assert images.device.type == labels.device.type == index.device.type == "meta"
+    assert images.shape == (16, 1, 8, 8) and images.dtype == torch.float32
+    assert datamodule.score_set.device.type == datamodule.test_set.device.type == "meta"
+    assert datamodule.score_set.images is datamodule.train_set.images  # one copy on the device
+    assert datamodule.train_set.labels.device.type == "cpu"  # samplers and weights read labels on the CPU
+
+
+def test_training_with_the_data_on_the_device_matches_the_default_path(tmp_path):
+    # On a CPU-only machine the device is the CPU: the same numbers must come out of both paths.
+    from conftest import run_training
+
+    common = ["sampler=importance", "sampler.burn_in_epochs=1", "schedule.max_epochs=2", "seed=3"]
+    default = run_training(common, tmp_path / "default")
+    on_device = run_training(common + ["dataset.on_device=true"], tmp_path / "on_device")
+    assert on_device["test_acc_history"] == default["test_acc_history"]
+    weights = [torch.load(tmp_path / name / "sample_weights.pt")["weight"] for name in ("default", "on_device")]
+    assert torch.equal(weights[0], weights[1])

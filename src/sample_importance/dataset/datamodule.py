@@ -34,6 +34,10 @@ class ImageDataModule(pl.LightningDataModule):
         score_with_policies: the scoring pass applies each sample's policy (a draw fixed by its
             index) instead of showing the plain image.
         seed: the sampler's seed (the run's seed).
+        on_device: keep the images as tensors on the model's device (the GPU, when training on
+            one) and gather, augment and normalise each batch there: only the batch's indices
+            cross the bus. In-memory datasets only (not image files or augmentation policies),
+            with ``num_workers=0`` (there is nothing left for workers to do).
 
     Sources whose ``load()`` gives image files (``imagefolder.FileSplits``) and datasets with
     policies go through a sample table (``policy_data``): sample i is (image, policy) row i.
@@ -53,6 +57,7 @@ class ImageDataModule(pl.LightningDataModule):
         seed: int = 0,
         augmentation_policies: list[str] | None = None,
         score_with_policies: bool = True,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         self.source = source
@@ -67,6 +72,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed = seed
         self.augmentation_policies = list(augmentation_policies) if augmentation_policies else None
         self.score_with_policies = bool(score_with_policies)
+        self.on_device = bool(on_device)
+        if self.on_device and num_workers:
+            raise ConfigError(f"dataset.on_device=true needs dataset.num_workers=0, got {num_workers}")
         self.policy_names: list[str] = []
         self.in_channels, self.image_size, self.num_classes = source.in_channels, source.image_size, source.num_classes
         self.train_set: TensorImageDataset | None = None
@@ -86,6 +94,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.class_names = splits.class_names
         keep = balanced_subset(splits.train_labels, self.train_samples_per_class, self.subset_seed)
         if self.augmentation_policies or (self.imbalance or {}).get("policies") or not hasattr(splits, "train_images"):
+            if self.on_device:
+                raise ConfigError("dataset.on_device=true works for in-memory datasets (digits, Fashion-MNIST, CIFAR) "
+                                  "without augmentation policies; set dataset.on_device=false")
             self._setup_sample_table(splits, keep)
             return
         train_images, train_labels = splits.train_images[keep], splits.train_labels[keep]
@@ -190,7 +201,21 @@ class ImageDataModule(pl.LightningDataModule):
                 self._pending_sampler_state = None
         return self.sampler
 
+    def place_on_device(self, device=None) -> None:
+        """With ``on_device``: move the data to ``device`` (default: the trainer's), once."""
+        if not self.on_device:
+            return
+        if device is None:
+            device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        device = torch.device(device)
+        if self.train_set.device != device:
+            self.train_set.to(device)
+            self.score_set = self.train_set.view(None)  # shares the moved tensors
+        if self.test_set.device != device:
+            self.test_set.to(device)
+
     def train_dataloader(self) -> DataLoader:
+        self.place_on_device()
         sampler = self.train_sampler()
         if self.trainer is not None:
             # Lightning issue 21938: after a resume with workers, the first iterator is made
@@ -208,6 +233,7 @@ class ImageDataModule(pl.LightningDataModule):
         )
 
     def _eval_loader(self, dataset, sampler=None) -> DataLoader:
+        self.place_on_device()
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=sampler, shuffle=False,
                           collate_fn=collate, num_workers=self.num_workers)
 
@@ -219,6 +245,7 @@ class ImageDataModule(pl.LightningDataModule):
 
     def scoring_dataloader(self) -> DataLoader:
         """Every training sample, un-augmented, this rank's shard (gathered by index afterwards)."""
+        self.place_on_device()  # before reading score_set: moving replaces it
         world, rank = self._world()
         sampler = DistributedSampler(self.score_set, world, rank, shuffle=False, drop_last=False) if world > 1 else None
         return self._eval_loader(self.score_set, sampler)

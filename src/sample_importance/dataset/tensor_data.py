@@ -4,11 +4,14 @@ Small datasets (digits, Fashion-MNIST, CIFAR) live as one uint8 tensor. A
 DataLoader asks ``__getitems__`` for a whole batch at once, so cropping,
 flipping and normalising are a few tensor operations per batch instead of a
 Python call per image: LeNet on CPU trains faster than a per-sample
-transform pipeline can feed it.
+transform pipeline can feed it. The tensors may live on the GPU
+(``TensorImageDataset.to``): the batch is then gathered, augmented and
+normalised there, and only the batch's indices cross the bus.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -28,16 +31,17 @@ class RandomShift:
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         count, _, height, width = images.shape
+        device = images.device  # random offsets drawn where the images are (a GPU's own generator)
         if self.pad:
             padded = torch.nn.functional.pad(images, (self.pad,) * 4)
-            dy = torch.randint(0, 2 * self.pad + 1, (count,), generator=generator)
-            dx = torch.randint(0, 2 * self.pad + 1, (count,), generator=generator)
-            rows = (dy[:, None] + torch.arange(height))[:, :, None]  # (count, H, 1)
-            cols = (dx[:, None] + torch.arange(width))[:, None, :]  # (count, 1, W)
-            batch = torch.arange(count)[:, None, None]
+            dy = torch.randint(0, 2 * self.pad + 1, (count,), generator=generator, device=device)
+            dx = torch.randint(0, 2 * self.pad + 1, (count,), generator=generator, device=device)
+            rows = (dy[:, None] + torch.arange(height, device=device))[:, :, None]  # (count, H, 1)
+            cols = (dx[:, None] + torch.arange(width, device=device))[:, None, :]  # (count, 1, W)
+            batch = torch.arange(count, device=device)[:, None, None]
             images = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
         if self.flip:
-            flip = torch.rand(count, generator=generator) < 0.5
+            flip = torch.rand(count, generator=generator, device=device) < 0.5
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
         return images.contiguous()
 
@@ -72,7 +76,8 @@ class TensorImageDataset(BatchedDataset):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
-        self.labels = labels.long()
+        self.labels = labels.long()  # stays on the CPU: samplers, weights and logs read it there
+        self.batch_labels = self.labels  # where batches take their labels from (see ``to``)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.augment = augment
@@ -82,14 +87,27 @@ class TensorImageDataset(BatchedDataset):
 
     def view(self, augment) -> "TensorImageDataset":
         """The same samples (same indices) with another augmentation."""
-        return TensorImageDataset(self.images, self.labels, self.mean.flatten().tolist(), self.std.flatten().tolist(), augment)
+        view = copy.copy(self)  # shares the tensors, wherever they are
+        view.augment = augment
+        return view
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device) -> "TensorImageDataset":
+        """Make batches on ``device`` (in place): images, normalisation and a copy of the labels move there."""
+        self.images, self.batch_labels = self.images.to(device), self.labels.to(device)
+        self.mean, self.std = self.mean.to(device), self.std.to(device)
+        return self
 
     def batch(self, index: torch.Tensor):
+        index = index.to(self.images.device, non_blocking=True)
         images = self.images[index]
         if self.augment is not None:
             images = self.augment(images)
         images = (images.float() / 255 - self.mean) / self.std
-        return images, self.labels[index], index
+        return images, self.batch_labels[index], index
 
 
 def collate(batch):
