@@ -279,6 +279,16 @@ def test_percentile_band_and_alignment():
     assert curves.mean == pytest.approx([0.5, 0.6])
 
 
+def test_runs_logging_at_different_iterations_carry_their_latest_accuracy_forward():
+    # InfoBatch's pruned epochs are shorter, so its seeds evaluate at different iterations.
+    curves = metrics.align([0, 1], [(np.array([10, 20, 30]), np.array([0.5, 0.6, 0.7])),
+                                    (np.array([15, 25, 30]), np.array([0.4, 0.8, 0.9]))])
+    assert curves.steps.tolist() == [15, 20, 25, 30]
+    assert curves.acc.tolist() == [[0.5, 0.6, 0.6, 0.7], [0.4, 0.4, 0.8, 0.9]]
+    assert curves.dropped_steps == 1 and curves.carried_steps == 3  # 10 before seed 1's first; 15, 20, 25 carried
+    assert curves.mean == pytest.approx([0.45, 0.5, 0.7, 0.8])
+
+
 def test_spearman_matches_scipy_with_ties():
     from scipy.stats import spearmanr
 

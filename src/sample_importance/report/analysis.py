@@ -51,6 +51,7 @@ def group_row(comparison: ComparisonSet, group: Group, eps_table, count_extra: b
         "max_mean_acc": acc, "std_at_max": metrics.std_at_peak(curves), "max_mean_step": step,
         "final_acc_mean": final_mean, "final_acc_std": final_std,
         "best_acc_per_seed": [float(a.max()) for a in curves.acc], "dropped_steps": curves.dropped_steps,
+        "carried_steps": curves.carried_steps,
         "extra_iterations": [extra_iterations(r) for r in group.runs],
     }
     if comparison.baseline is None:

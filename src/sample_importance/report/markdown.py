@@ -77,9 +77,12 @@ def comparison(section: dict) -> str:
     out.append(table(["group", "seeds", "max mean acc ± std", "at iteration", "final acc", "best acc per seed"],
                      rows))
     for row in section["groups"]:
+        if row.get("carried_steps"):
+            out.append(f"\n{row['label']}: its seeds were evaluated at different iterations; at "
+                       f"{row['carried_steps']} of them a seed's latest earlier accuracy is used.\n")
         if row["dropped_steps"]:
-            out.append(f"\n{row['label']}: {row['dropped_steps']} logged iterations are not in every seed's "
-                       "curve and are left out of its statistics.\n")
+            out.append(f"\n{row['label']}: {row['dropped_steps']} logged iterations lie before some seed's first or "
+                       "after some seed's last evaluation and are left out of its statistics.\n")
     for group in section.get("groups_without_finished_runs", []):
         out.append(f"\n{group['label']}: no finished run ({len(group['partial_runs'])} partial or failed).\n")
     out.append("\n" + figure(section["figures"]["accuracy"], "test accuracy vs iterations (Fig. 1)"))

@@ -21,12 +21,13 @@ REACH_SLACK = 1e-12
 
 @dataclass
 class Curves:
-    """Accuracy of several runs (one per seed) at the iterations they all logged."""
+    """Accuracy of several runs (one per seed) on one grid of iterations."""
 
     steps: np.ndarray  # (T,) training iterations, increasing
     acc: np.ndarray  # (S, T)
     seeds: list[int]
-    dropped_steps: int = 0  # iterations logged by some runs only, left out of the statistics
+    dropped_steps: int = 0  # iterations outside the span every run covers, left out of the statistics
+    carried_steps: int = 0  # iterations some runs did not log: those runs' latest earlier accuracy is used
 
     @property
     def mean(self) -> np.ndarray:
@@ -38,18 +39,26 @@ class Curves:
 
 
 def align(seeds: list[int], curves: list[tuple[np.ndarray, np.ndarray]]) -> Curves:
-    """Stack per-run curves ``(steps, acc)`` (one per seed) on the iterations every one of them has."""
+    """Stack per-run curves ``(steps, acc)`` (one per seed) on one grid of iterations.
+
+    Runs of the same schedule log at the same iterations and the grid is those. Runs whose epochs
+    differ in length (InfoBatch's pruned epochs) log at different ones: the grid is every logged
+    iteration from the latest first log to the earliest last log, and a run that did not log at
+    one of them counts with its latest earlier accuracy (the model it last evaluated).
+    """
     if not curves:
         raise ValueError("no curves to align")
-    step_sets = [set(np.asarray(steps).tolist()) for steps, _ in curves]
-    common = sorted(set.intersection(*step_sets))
-    union = set.union(*step_sets)
-    rows = []
+    curves = [(np.asarray(steps, dtype=np.int64), np.asarray(acc, dtype=float)) for steps, acc in curves]
+    union = np.unique(np.concatenate([steps for steps, _ in curves]))
+    start, end = max(steps[0] for steps, _ in curves), min(steps[-1] for steps, _ in curves)
+    grid = union[(union >= start) & (union <= end)]
+    rows, carried = [], np.zeros(len(grid), dtype=bool)
     for steps, acc in curves:
-        lookup = dict(zip(np.asarray(steps).tolist(), np.asarray(acc, dtype=float).tolist()))
-        rows.append([lookup[s] for s in common])
-    acc = np.asarray(rows, dtype=float).reshape(len(curves), len(common))
-    return Curves(np.asarray(common, dtype=np.int64), acc, list(seeds), len(union) - len(common))
+        latest = np.searchsorted(steps, grid, side="right") - 1  # the last log at or before each grid step
+        carried |= steps[latest] != grid
+        rows.append(acc[latest])
+    acc = np.asarray(rows, dtype=float).reshape(len(curves), len(grid))
+    return Curves(grid, acc, list(seeds), len(union) - len(grid), int(carried.sum()))
 
 
 def peak(steps: np.ndarray, acc: np.ndarray) -> tuple[float, int]:
