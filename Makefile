@@ -44,11 +44,11 @@ report: $(STAMP)
 	if [ -z "$$sweep" ]; then echo "error: no sweep under logs/multiruns (run python -m sample_importance.train -m ...)" >&2; exit 2; fi; \
 	$(PY) -m sample_importance.report $$sweep $(ARGS)
 
-# Wall-time benchmarks (a few minutes on 2 cores): benchmarks/results/<name>.json and a table (BENCHMARKS.md).
+# Wall-time benchmarks (13-14 minutes on 2 cores): benchmarks/results/<name>.json and a table (BENCHMARKS.md).
 bench: data
 	$(PY) -m benchmarks.run $(ARGS)
 
-# The CPU convergence study (about 30 minutes on 2 cores): logs/study/<time>/ with its report/.
+# The CPU convergence study (19 minutes on 2 cores, 76 runs): logs/study/<time>/ with its reports.
 study: data
 	PY=$(PY) scripts/study.sh $(ARGS)
 

@@ -65,5 +65,8 @@ for name in balanced digits; do
     "$PY" -m sample_importance.report "$STUDY/$name" --out "$STUDY/report_$name" --no-images --no-progress || failed=1
   fi
 done
+for report in "$STUDY"/report*/report.json; do  # the condensed tables BENCHMARKS.md shows
+  "$PY" scripts/study_table.py "$report" > "${report%.json}_table.md" || failed=1
+done
 [ "$failed" = 0 ] || { echo "study: some sweeps or reports failed (see above)"; exit 1; }
 echo "study: reports in $STUDY/report*/report.md"

@@ -26,3 +26,24 @@ def test_sampler_draws_and_scoring_cost_and_data_path_run():
 def test_framework_overhead_runs_the_cli_with_the_step_timer():
     result = framework.run_overhead(quick=True)
     assert not math.isnan(result["framework_steps_per_s"][0]) and result["plain_steps_per_s"][0] > 0
+
+
+def test_study_table_shows_each_groups_speedups_per_seed():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("study_table", REPO / "scripts" / "study_table.py")
+    study_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study_table)
+
+    def speedup(mean, *seeds):
+        return {"speedup": mean, "per_seed": [{"seed": i, "speedup": s} for i, s in enumerate(seeds)]}
+
+    group = {"label": "importance burn_in_epochs=5 gamma=0.5 loss=cross_entropy", "max_mean_acc": 0.83041,
+             "std_at_max": 0.0141, "max_mean_step": 1400, "final_acc_mean": 0.8304, "final_acc_std": 0.0141,
+             "speedup": {"0": speedup(2.714, 1.727, None), "0.005": speedup(2.0, 2.0, 2.0), "0.01": speedup(None, None, 3.5)}}
+    report = {"comparisons": [{"title": "fmnist", "A_b": 0.8191, "t_b": 1330, "groups": [group]}]}
+    row = study_table.table(report).splitlines()[4]
+    assert row == ("| method E=5, gamma 0.5 | 0.8304 ± 0.0141 (1400) | 0.8304 ± 0.0141 | **2.71x** (1.73x, —) "
+                   "| **2.00x** (2.00x, 2.00x) | **—** (—, 3.50x) |")
