@@ -45,6 +45,18 @@ def colors(count: int) -> list:
     return [cmap(i % cmap.N) for i in range(count)]
 
 
+# With more entries than this, a legend goes beside the plot instead of over the curves.
+LEGEND_INSIDE_MAX = 6
+LEGEND_WIDTH = 4.0  # inches added to the figure for a legend beside the plot
+
+
+def legend(ax, count: int, **inside) -> None:
+    if count > LEGEND_INSIDE_MAX:
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(**{"fontsize": 7, **inside})
+
+
 def grid_shape(count: int, max_cols: int = 4) -> tuple[int, int]:
     cols = min(count, max_cols)
     return math.ceil(count / cols), cols
@@ -53,8 +65,9 @@ def grid_shape(count: int, max_cols: int = 4) -> tuple[int, int]:
 # -- Fig. 1 --------------------------------------------------------------------------------
 def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
     """Mean test accuracy with the 16-84 percentile band; A_b and each group's t_n (eps = 0)."""
-    figure, axes = new_figure(1, 2, width=6.5)
     groups = [g for g in comparison.groups if g.runs]
+    beside = len(groups) + 1 > LEGEND_INSIDE_MAX  # the groups and A_b
+    figure, axes = new_figure(1, 2, width=6.5 + (LEGEND_WIDTH / 2 if beside else 0))
     rows = {row["label"]: row for row in numbers["groups"]}
     last_step = max(int(g.curves.steps[-1]) for g in groups)
     for ax, zoom in zip(axes[0], (False, True)):
@@ -87,15 +100,15 @@ def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Pat
             ax.set_title("second half of training", fontsize=9)
         else:
             ax.set_title(wrap(comparison.title), fontsize=9)
-            ax.legend(fontsize=7, loc="lower right")
+            legend(ax, len(groups) + 1, loc="lower right")
     return save(figure, path)
 
 
 # -- Fig. 2 --------------------------------------------------------------------------------
 def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
-    figure, axes = new_figure()
-    ax = axes[0][0]
     rows = [row for row in numbers["groups"] if "speedup_curve" in row]
+    figure, axes = new_figure(width=6.0 + (LEGEND_WIDTH if len(rows) > LEGEND_INSIDE_MAX else 0))
+    ax = axes[0][0]
     for row, color in zip(rows, colors(len(rows))):
         values = np.array([np.nan if v is None else v for v in row["speedup_curve"]], dtype=float)
         ax.plot(numbers["eps_grid"], values, marker=".", color=color, label=row["label"], drawstyle="steps-post",
@@ -105,15 +118,16 @@ def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
     ax.set_xlabel("tolerance eps")
     ax.set_ylabel("speed-up t_b / t_n")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    legend(ax, len(rows))
     return save(figure, path)
 
 
 # -- Fig. 4 --------------------------------------------------------------------------------
 def augmented_vs_other(splits: list[tuple[Group, dict]], title: str, path: Path) -> Path:
-    figure, axes = new_figure(width=7)
-    ax = axes[0][0]
     styles = {"all": "-", "augmented": "--", "other": ":"}
+    entries = len(splits) * len(styles)
+    figure, axes = new_figure(width=7 + (LEGEND_WIDTH if entries > LEGEND_INSIDE_MAX else 0))
+    ax = axes[0][0]
     for (group, curves), color in zip(splits, colors(len(splits))):
         for name, style in styles.items():
             ax.plot(curves[name].steps, curves[name].mean, color=color, linestyle=style,
@@ -122,7 +136,7 @@ def augmented_vs_other(splits: list[tuple[Group, dict]], title: str, path: Path)
     ax.set_xlabel("training iterations")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
+    legend(ax, entries, fontsize=6, ncol=2)
     return save(figure, path)
 
 
