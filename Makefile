@@ -48,7 +48,7 @@ report: $(STAMP)
 bench: data
 	$(PY) -m benchmarks.run $(ARGS)
 
-# The CPU convergence study (19 minutes on 2 cores, 76 runs): logs/study/<time>/ with its reports.
+# The CPU convergence study (about 20 minutes on 2 cores, 80 runs): logs/study/<time>/ with its reports.
 study: data
 	PY=$(PY) scripts/study.sh $(ARGS)
 

@@ -15,7 +15,9 @@ def times(value) -> str:
 
 
 def label(text: str) -> str:
-    text = text.replace(" loss=cross_entropy", "").replace("uniform loss=focal", "focal loss")
+    # the defaults a group label shows only because another group of the study varies them
+    text = text.replace(" loss=cross_entropy", "").replace(" score_source=eval_pass", "")
+    text = text.replace("uniform loss=focal", "focal loss")
     return text.replace("uniform", "SGD-Scan").replace("importance burn_in_epochs=", "method E=").replace(" gamma=", ", gamma ")
 
 
