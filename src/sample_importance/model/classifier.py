@@ -72,8 +72,8 @@ class ImageClassifier(pl.LightningModule):
                 f"(lower schedule.lr); checkpoints up to the last finished epoch are in checkpoints/"
             )
         # The epoch's mean loss accumulates on the device (no sync); self.log costs about 1 ms of
-        # Python a call (a sixth of a LeNet step on the CPU), so the step value is logged only on
-        # the steps the logger writes (every trainer.log_every_n_steps).
+        # Python a call (timed on the CPU, against a 15-20 ms LeNet step), so the step value is
+        # logged only on the steps the logger writes (every trainer.log_every_n_steps).
         self._epoch_loss = self._epoch_loss + loss.detach() if self._epoch_loss is not None else loss.detach()
         self._epoch_loss_steps += 1
         every = self.trainer.log_every_n_steps
@@ -177,9 +177,9 @@ class ImageClassifier(pl.LightningModule):
     def scoring_network(self) -> nn.Module:
         """The network a scoring pass runs, in eval mode.
 
-        With ``score_channels_last`` it is a channels-last copy: on the CPU its forward pass was
-        1.3x (LeNet) to 1.8x (ResNet18) faster than the default layout (benchmarks/scoring_cost.py
-        measures it), with probabilities equal to within 1e-6. A copy, so that the trained
+        With ``score_channels_last`` it is a channels-last copy: on the CPU the whole pass was
+        1.07x (LeNet) to 1.8x (ResNet18) faster than in the default layout (BENCHMARKS.md, item
+        1), with probabilities equal to within 1e-6. A copy, so that the trained
         parameters, their optimizer state and DDP's gradient buckets never see a layout change;
         a network compiled in place is scored as it is (a copy would still call the original).
         """
