@@ -36,19 +36,14 @@ def build_plain(overrides: list[str]):
     import torch
     from hydra.utils import instantiate
 
-    from sample_importance.model.classifier import ImageClassifier
-    from sample_importance.train import apply_speed_knobs, model_config
+    from sample_importance.train import build_classifier
 
     cfg = compose(overrides)
     torch.manual_seed(cfg.seed)
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    net = instantiate(model_config(cfg.model), in_channels=datamodule.in_channels,
-                      num_classes=datamodule.num_classes, image_size=datamodule.image_size)
-    net = apply_speed_knobs(net, cfg.model)
-    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes,
-                             score_channels_last=cfg.model.get("score_channels_last", True))
+    module = build_classifier(cfg, datamodule)
     s = cfg.schedule
     optimizer = torch.optim.SGD(module.parameters(), lr=s.lr, momentum=s.momentum, nesterov=s.nesterov,
                                 weight_decay=s.weight_decay)

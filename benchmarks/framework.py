@@ -19,7 +19,9 @@ from pathlib import Path
 from benchmarks.common import REPO, build_plain, median
 from benchmarks.step_timer import epoch_rates, steady_steps_per_s
 
-BASE = ["dataset=fashion_mnist_imbalanced", "model=lenet", "sampler=uniform", "schedule.max_epochs=6"]
+SETUP = ["dataset=fashion_mnist_imbalanced", "model=lenet", "sampler=uniform"]
+BASE = [*SETUP, "schedule.max_epochs=6"]  # 5 steady epochs a run
+KNOBS_BASE = [*SETUP, "schedule.max_epochs=4"]  # 3 steady epochs a run
 QUICK = ["dataset=digits", "model=lenet", "sampler=uniform", "schedule.max_epochs=2", "schedule.batch_size=32"]
 KNOBS = {
     "baseline": [],
@@ -36,26 +38,26 @@ def child_env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
-def framework_run(overrides: list[str], workdir: Path) -> dict:
-    timer = workdir / f"times_{time.monotonic_ns()}.json"
-    command = [sys.executable, "-m", "sample_importance.train", *overrides,
-               "+callbacks.step_timer._target_=benchmarks.step_timer.StepTimer", f"+callbacks.step_timer.path={timer}",
-               f"hydra.run.dir={workdir / timer.stem}", "auto_resume=false"]
+def timed_run(command: list[str], timer: Path) -> dict:
+    """Run ``command`` in a fresh process that writes its batch-end times to ``timer``; its steps/s."""
     done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=900)
     if done.returncode != 0 or not timer.is_file():
         return {"error": (done.stderr or done.stdout)[-600:]}
     times = json.loads(timer.read_text())
     return {"steps_per_s": steady_steps_per_s(times), "epoch_steps_per_s": epoch_rates(times)}
+
+
+def framework_run(overrides: list[str], workdir: Path) -> dict:
+    timer = workdir / f"times_{time.monotonic_ns()}.json"
+    return timed_run([sys.executable, "-m", "sample_importance.train", *overrides,
+                      "+callbacks.step_timer._target_=benchmarks.step_timer.StepTimer",
+                      f"+callbacks.step_timer.path={timer}", f"hydra.run.dir={workdir / timer.stem}",
+                      "auto_resume=false"], timer)
 
 
 def plain_run(overrides: list[str], workdir: Path) -> dict:
     timer = workdir / f"plain_{time.monotonic_ns()}.json"
-    command = [sys.executable, "-m", "benchmarks.framework", "plain", str(timer), *overrides]
-    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or not timer.is_file():
-        return {"error": (done.stderr or done.stdout)[-600:]}
-    times = json.loads(timer.read_text())
-    return {"steps_per_s": steady_steps_per_s(times), "epoch_steps_per_s": epoch_rates(times)}
+    return timed_run([sys.executable, "-m", "benchmarks.framework", "plain", str(timer), *overrides], timer)
 
 
 def plain_loop(overrides: list[str]) -> dict[str, list[float]]:
@@ -78,26 +80,30 @@ def plain_loop(overrides: list[str]) -> dict[str, list[float]]:
 def run_overhead(quick: bool = False) -> dict:
     base = QUICK if quick else BASE
     repeats = 1 if quick else 4
-    framework, plain, framework_epochs, plain_epochs, errors = [], [], [], [], []
+    arms = {"framework": framework_run, "plain": plain_run}
+    rates = {name: [] for name in arms}  # each run's median steps/s
+    epochs = {name: [] for name in arms}  # every steady epoch's steps/s
+    errors = []
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
         for _ in range(repeats):  # interleaved
-            for result, rates, epochs in ((framework_run(base, Path(tmp)), framework, framework_epochs),
-                                          (plain_run(base, Path(tmp)), plain, plain_epochs)):
+            for name, run in arms.items():
+                result = run(base, Path(tmp))
                 if "error" in result:
                     errors.append(result["error"])
-                rates.append(result.get("steps_per_s", float("nan")))
-                epochs += result.get("epoch_steps_per_s", [])
-    return {"overrides": base, "repeats": repeats, "framework_steps_per_s": framework, "plain_steps_per_s": plain,
-            "framework_epoch_steps_per_s": framework_epochs, "plain_epoch_steps_per_s": plain_epochs,
+                rates[name].append(result.get("steps_per_s", float("nan")))
+                epochs[name] += result.get("epoch_steps_per_s", [])
+    return {"overrides": base, "repeats": repeats, "framework_steps_per_s": rates["framework"],
+            "plain_steps_per_s": rates["plain"], "framework_epoch_steps_per_s": epochs["framework"],
+            "plain_epoch_steps_per_s": epochs["plain"],
             # the median over every steady epoch of every repeat, each arm
-            "framework_vs_plain": median(framework_epochs) / median(plain_epochs) if plain_epochs and framework_epochs
-            else float("nan"),
-            "framework_vs_plain_median_of_runs": median(framework) / median(plain), "errors": errors,
-            "target": ">= 0.90 on CPU"}
+            "framework_vs_plain": median(epochs["framework"]) / median(epochs["plain"])
+            if epochs["framework"] and epochs["plain"] else float("nan"),
+            "framework_vs_plain_median_of_runs": median(rates["framework"]) / median(rates["plain"]),
+            "errors": errors, "target": ">= 0.90 on CPU"}
 
 
 def run_knobs(quick: bool = False, names: list[str] | None = None) -> dict:
-    base = QUICK if quick else [*BASE[:-1], "schedule.max_epochs=4"]  # 3 steady epochs a run
+    base = QUICK if quick else KNOBS_BASE
     repeats = 1 if quick else 2
     knobs = {"baseline": [], "channels_last": ["+model.channels_last=true"]} if quick else KNOBS
     if names:

@@ -98,12 +98,14 @@ def test_multirun_sweep_runs_one_job_per_combination_each_in_its_own_folder(tmp_
     assert seen == {(1, 0.5), (1, 1.0), (2, 0.5), (2, 1.0)}
 
 
-def test_score_app_reproduces_the_runs_weights(importance_run, tmp_path):
+# The model group's speed knobs are read by the apps, not passed to the network.
+@pytest.mark.parametrize("knobs", [[], ["+model.score_channels_last=false", "+model.channels_last=true"]])
+def test_score_app_reproduces_the_runs_weights(importance_run, tmp_path, knobs):
     output_dir, _ = importance_run
     checkpoint = output_dir / "checkpoints" / "burn_in_end_epoch2.ckpt"
     result = run_cli(
         ["-m", "sample_importance.score", "dataset=digits", f"ckpt_path={checkpoint}", "sampler.gamma=0.5",
-         f"hydra.run.dir={tmp_path / 'score'}"],
+         f"hydra.run.dir={tmp_path / 'score'}", *knobs],
         cwd=REPO, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]

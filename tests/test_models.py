@@ -100,3 +100,6 @@ def test_channels_last_scoring_copy_gives_the_same_probabilities_and_leaves_the_
     torch.testing.assert_close(p_plain, expected)
     assert all(p.is_contiguous() for p in net.parameters())  # the trained network kept its layout
     assert fast.training  # and its mode
+    copy = fast.scoring_network()  # the pass above really ran on a channels-last copy
+    assert copy is not net and all(p.is_contiguous(memory_format=torch.channels_last)
+                                   for p in copy.parameters() if p.ndim == 4)

@@ -25,19 +25,16 @@ def score(cfg: DictConfig) -> Path:
         raise ConfigError("sampler has no gamma: score with sampler=importance (and sampler.gamma=...)")
     import torch
 
-    from sample_importance.model.classifier import ImageClassifier
     from sample_importance.run_record import check_checkpoint
     from sample_importance.sampler.importance import importance_weights, save_sample_weights
     from sample_importance.sampler.scoring import score_training_set
+    from sample_importance.train import build_classifier
 
     check_checkpoint(cfg.ckpt_path)
     checkpoint = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False)
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
-    net = instantiate(cfg.model, in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
-                      image_size=datamodule.image_size)
-    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes,
-                             score_channels_last=cfg.model.get("score_channels_last", True))
+    module = build_classifier(cfg, datamodule)
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:

@@ -20,7 +20,8 @@ from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_j
 
 
 # Speed knobs read from the model group (not passed to the network's constructor):
-# +model.channels_last=true (NHWC weights and inputs), +model.compile=true (torch.compile in place).
+# +model.channels_last=true (NHWC weights and inputs), +model.compile=true (torch.compile in place),
+# +model.score_channels_last=false (score on the network itself, not a channels-last copy).
 SPEED_KNOBS = ("channels_last", "compile", "score_channels_last")
 
 
@@ -43,23 +44,28 @@ def apply_speed_knobs(net, model_cfg: DictConfig):
     return net
 
 
+def build_classifier(cfg: DictConfig, datamodule):
+    """The LightningModule for ``cfg``: the network sized for the data, its speed knobs, loss and schedule."""
+    from sample_importance.model.classifier import ImageClassifier
+
+    net = instantiate(model_config(cfg.model), in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
+                      image_size=datamodule.image_size)
+    return ImageClassifier(apply_speed_knobs(net, cfg.model), instantiate(cfg.loss), instantiate(cfg.schedule),
+                           datamodule.num_classes, score_channels_last=cfg.model.get("score_channels_last", True))
+
+
 def build(cfg: DictConfig):
     """Everything a run needs, from the composed config."""
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
     from sample_importance import run_record
-    from sample_importance.model.classifier import ImageClassifier
 
     ckpt_path = run_record.resume_path(cfg)
     # Events logged after the checkpoint was written are dropped from the TensorBoard view, so
     # a resumed run never shows a step twice (the module re-logs what belongs to that step).
     purge_step = run_record.check_checkpoint(ckpt_path) if ckpt_path else None
     datamodule = instantiate(cfg.dataset)
-    net = instantiate(model_config(cfg.model), in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
-                      image_size=datamodule.image_size)
-    net = apply_speed_knobs(net, cfg.model)
-    module = ImageClassifier(net, instantiate(cfg.loss), instantiate(cfg.schedule), datamodule.num_classes,
-                             score_channels_last=cfg.model.get("score_channels_last", True))
+    module = build_classifier(cfg, datamodule)
     strategy = instantiate(cfg.sampler)
     strategy.validate(cfg.schedule.max_epochs)
     # The strategy first: at a batch end it records per-sample values before any checkpoint is written.
