@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from torch import nn
 
 from sample_importance.cli import CONFIG_DIR
+from sample_importance.model.lenet import LeNet
 from sample_importance.model.pyramidnet import PyramidNet
 
 MODEL_CONFIGS = sorted(Path(CONFIG_DIR, "model").glob("*.yaml"))
@@ -103,3 +106,19 @@ def test_channels_last_scoring_copy_gives_the_same_probabilities_and_leaves_the_
     copy = fast.scoring_network()  # the pass above really ran on a channels-last copy
     assert copy is not net and all(p.is_contiguous(memory_format=torch.channels_last)
                                    for p in copy.parameters() if p.ndim == 4)
+
+
+def test_lenet_pooling_before_relu_is_the_conv_relu_pool_network():
+    """LeNet pools before its ReLUs (faster); outputs and gradients must be those of conv-ReLU-pool."""
+    torch.manual_seed(0)
+    net = LeNet(in_channels=1, num_classes=10, image_size=28)
+    conv1, _, _, conv2, _, _ = net.features
+    reference = copy.deepcopy(net)
+    reference.features = nn.Sequential(copy.deepcopy(conv1), nn.ReLU(), nn.MaxPool2d(2),
+                                       copy.deepcopy(conv2), nn.ReLU(), nn.MaxPool2d(2))
+    images, labels = torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    for model in (net, reference):
+        nn.functional.cross_entropy(model(images), labels).backward()
+    assert torch.equal(net(images), reference(images))
+    for (name, p), (_, q) in zip(net.named_parameters(), reference.named_parameters()):
+        assert torch.equal(p.grad, q.grad), name
