@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks import data_path, framework, sampler_draws, scoring_cost
+from benchmarks import data_path, framework, free_scoring_accuracy, sampler_draws, scoring_cost
 from benchmarks.run import table_rows
 
 
@@ -23,9 +23,22 @@ def test_sampler_draws_and_scoring_cost_and_data_path_run():
 
 
 @pytest.mark.slow
-def test_framework_overhead_runs_the_cli_with_the_step_timer():
+def test_framework_overhead_and_knobs_run_the_cli_with_plain_steps_between():
     result = framework.run_overhead(quick=True)
-    assert not math.isnan(result["framework_steps_per_s"][0]) and result["plain_steps_per_s"][0] > 0
+    run = result["variants"]["configured"]
+    assert not result["errors"] and len(run["epoch_ratios"]) == 1 and run["plain_steps_per_s"] > 0
+    # one plain step after each framework step: as many timed steps of each arm
+    # digits: 44 steps of 32 an epoch; epoch 1 is timed, its first step has no plain step before it
+    assert run["steps"] == 43 and 0 < run["framework_vs_plain"] < 2
+    knobs = framework.run_knobs(quick=True)
+    assert not knobs["errors"] and knobs["vs_baseline"]["baseline"] == 1.0 and knobs["vs_baseline"]["channels_last"] > 0
+
+
+@pytest.mark.slow
+def test_free_scoring_accuracy_reads_every_job_of_its_multirun():
+    result = free_scoring_accuracy.run(quick=True)
+    assert result["error"] is None
+    assert all(0 < acc[0] <= 1 for acc in result["final_test_acc"].values())
 
 
 def test_study_table_shows_each_groups_speedups_per_seed():
