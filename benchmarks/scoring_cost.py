@@ -1,6 +1,11 @@
 """Items 1-3: the scoring pass and score_source=train_forward as fractions of an epoch; throughput
-of the importance phase against uniform sampling. Plain epochs over the framework's loader, model
-and loss; variants interleaved, medians over repeats."""
+of the importance phase against uniform sampling. The framework's data module, network and loss,
+trained by a plain loop.
+
+Uniform and importance-phase steps alternate (one of each, each from its own loader over the same
+data, training the same network), so the machine's drift falls on both alike; their summed
+times give the throughput ratio, and the uniform steps' sum is the epoch the scoring pass (run
+after each such alternating epoch, twice: channels-last copy and default layout) is a fraction of."""
 
 from __future__ import annotations
 
@@ -13,40 +18,80 @@ from benchmarks.common import build_plain, median, train_epoch
 SETUPS = {
     # LeNet on the default job's data: imbalanced Fashion-MNIST, 9,000 training samples.
     "lenet": ["dataset=fashion_mnist_imbalanced", "model=lenet"],
-    # ResNet18 (CIFAR stem) on small data: the 1,438 training digits (8x8, 11 steps of 128 an epoch),
-    # to keep it to seconds on a CPU.
+    # ResNet18 (CIFAR stem) on small data: the 1,438 training digits (8x8, 11 steps of 128 an
+    # epoch, about 15 s an epoch on this CPU).
     "resnet18": ["dataset=digits", "model=resnet18"],
 }
 REPEATS = {"lenet": 3, "resnet18": 2}
 
 
+def timed_step(batch, module, optimizer) -> tuple[float, torch.Tensor]:
+    """One training step on ``batch`` (already fetched); its seconds and the logits."""
+    images, targets, _ = batch
+    start = time.perf_counter()
+    logits = module(images)
+    loss = module.loss(logits, targets).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return time.perf_counter() - start, logits.detach()
+
+
+def alternating_epoch(uniform, weighted, module, optimizer, epoch: int, record) -> tuple[list[float], list[float]]:
+    """Uniform and weighted steps in turn (fetch included); the steps' seconds of each. The weighted
+    steps also feed ``record`` (score_source=train_forward's recording)."""
+    uniform_s, weighted_s = [], []
+    module.train()
+    for datamodule in (uniform, weighted):
+        datamodule.train_sampler().set_epoch(epoch)
+    weighted_batches = iter(weighted.train_dataloader())
+    uniform_batches = iter(uniform.train_dataloader())
+    while True:
+        start = time.perf_counter()
+        batch = next(uniform_batches, None)
+        if batch is None:
+            break
+        fetch = time.perf_counter() - start
+        seconds, _ = timed_step(batch, module, optimizer)
+        uniform_s.append(fetch + seconds)
+        start = time.perf_counter()
+        batch = next(weighted_batches)
+        fetch = time.perf_counter() - start
+        seconds, logits = timed_step(batch, module, optimizer)
+        record.add(batch[2], batch[1], logits)
+        weighted_s.append(fetch + seconds)
+    return uniform_s, weighted_s
+
+
 def measure(name: str, overrides: list[str], repeats: int) -> dict:
+    from hydra.utils import instantiate
+
     from sample_importance.sampler.importance import TrainForwardRecord, importance_weights
     from sample_importance.sampler.scoring import score_training_set
 
     datamodule, module, optimizer, cfg = build_plain(overrides)
-    sampler = datamodule.train_sampler()
     train_epoch(datamodule, module, optimizer, 0)  # warm-up
     scores = score_training_set(module, datamodule)
     weights, _ = importance_weights(scores.p_true, 0.5)
-    epoch_s, scoring_s, contiguous_scoring_s, record_s, uniform_sps, weighted_sps = [], [], [], [], [], []
+    weighted = instantiate(cfg.dataset)  # a second loader over the same data, drawing by weight
+    weighted.prepare_data()
+    weighted.setup("fit")
+    weighted.train_sampler().set_weights(weights)
+    epoch_s, scoring_s, contiguous_scoring_s, record_s, uniform_total, weighted_total = [], [], [], [], 0.0, 0.0
     for r in range(repeats):
-        sampler.set_weights(None)
-        seconds, steps = train_epoch(datamodule, module, optimizer, 1 + r)
-        epoch_s.append(seconds)
-        uniform_sps.append(steps / seconds)
+        record = TrainForwardRecord(datamodule.num_train)
+        uniform_steps, weighted_steps = alternating_epoch(datamodule, weighted, module, optimizer, 1 + r, record)
+        epoch_s.append(sum(uniform_steps))
+        uniform_total += sum(uniform_steps)
+        weighted_total += sum(weighted_steps)
+        record_s.append(record.seconds)
         for channels_last, times in ((True, scoring_s), (False, contiguous_scoring_s)):
             module.score_channels_last = channels_last  # model.score_channels_last (default true) and off
             start = time.perf_counter()
             score_training_set(module, datamodule)
             times.append(time.perf_counter() - start)
         module.score_channels_last = True
-        record = TrainForwardRecord(datamodule.num_train)
-        sampler.set_weights(weights)
-        seconds, steps = train_epoch(datamodule, module, optimizer, 1 + r, on_batch=record.add)
-        weighted_sps.append(steps / seconds)
-        record_s.append(record.seconds)
-    sampler.set_weights(None)
+    steps = len(uniform_steps) * repeats
     epoch = median(epoch_s)
     return {
         "model": name, "overrides": overrides, "train_samples": datamodule.num_train,
@@ -56,8 +101,8 @@ def measure(name: str, overrides: list[str], repeats: int) -> dict:
         "contiguous_scoring_pass_s": contiguous_scoring_s,
         "scoring_fraction_of_epoch_score_channels_last_false": median(contiguous_scoring_s) / epoch,
         "train_forward_fraction_of_epoch": median(record_s) / epoch,
-        "uniform_steps_per_s": uniform_sps, "importance_steps_per_s": weighted_sps,
-        "importance_vs_uniform_throughput": median(weighted_sps) / median(uniform_sps),
+        "uniform_steps_per_s": steps / uniform_total, "importance_steps_per_s": steps / weighted_total,
+        "importance_vs_uniform_throughput": uniform_total / weighted_total,
     }
 
 
