@@ -44,7 +44,7 @@ report: $(STAMP)
 	if [ -z "$$sweep" ]; then echo "error: no sweep under logs/multiruns (run python -m sample_importance.train -m ...)" >&2; exit 2; fi; \
 	$(PY) -m sample_importance.report $$sweep $(ARGS)
 
-# Wall-time benchmarks (13-14 minutes on 2 cores): benchmarks/results/<name>.json and a table (BENCHMARKS.md).
+# Wall-time benchmarks (about 7 minutes on 2 cores): benchmarks/results/<name>.json and a table (BENCHMARKS.md).
 bench: data
 	$(PY) -m benchmarks.run $(ARGS)
 
