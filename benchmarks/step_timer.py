@@ -42,10 +42,11 @@ class PlainStepsBetween(StepTimer):
     instantiated: ``+callbacks.NAME._recursive_=false +callbacks.NAME.dataset='${dataset}'
     +callbacks.NAME.model='${model}'``.
 
-    A framework step is timed from the end of the plain step before it to its own batch end, so
-    it carries all of Lightning's work between two batches (fetching included); a plain step,
-    from there to the end of its own fetch, forward, backward and update. Added last, this
-    callback's hook runs after every other callback's ``on_train_batch_end``.
+    A framework step is timed from the end of the plain step before it to this hook's start; a
+    plain step, from there to the end of its own fetch, forward, backward and update. Whatever
+    Lightning runs after this hook (callbacks it orders later, such as checkpointing, and the
+    module's own hook) falls into the next framework step, so all of its work between two
+    batches, fetching included, is counted once.
     """
 
     def __init__(self, path: str, dataset, model) -> None:
