@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 from benchmarks.common import REPO
-from benchmarks.step_timer import epoch_rates, steady_steps_per_s
 
 SETUP = ["dataset=fashion_mnist_imbalanced", "model=lenet", "sampler=uniform"]
 OVERHEAD_EPOCHS = 4  # 3 steady epochs (LeNet: 70 steps, about 1.5 s, an epoch, and as long again for the plain steps)
@@ -55,30 +54,20 @@ def child_env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
-def framework_run(overrides: list[str], workdir: Path, timer_callback: list[str] | None = None) -> dict:
-    """``python -m sample_importance.train OVERRIDES`` in a fresh process with a timing callback
-    (``StepTimer`` unless ``timer_callback`` names another); its steady steps/s and the callback's record."""
-    timer = workdir / f"times_{time.monotonic_ns()}.json"
-    callback = timer_callback or ["+callbacks.step_timer._target_=benchmarks.step_timer.StepTimer"]
-    command = [sys.executable, "-m", "sample_importance.train", *overrides, *callback,
-               f"+callbacks.step_timer.path={timer}", f"hydra.run.dir={workdir / timer.stem}", "auto_resume=false"]
-    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or not timer.is_file():
-        return {"error": (done.stderr or done.stdout)[-600:]}
-    record = json.loads(timer.read_text())
-    times = record.get("framework", record)
-    return {"steps_per_s": steady_steps_per_s(times), "epoch_steps_per_s": epoch_rates(times), "record": record}
-
-
 def interleaved_run(overrides: list[str], workdir: Path) -> dict:
-    """A framework run with a plain step after each of its steps: both arms' steps/s and their ratio."""
-    result = framework_run(overrides, workdir, [
-        "+callbacks.step_timer._target_=benchmarks.step_timer.PlainStepsBetween",
-        "+callbacks.step_timer._recursive_=false", "+callbacks.step_timer.dataset=${dataset}",
-        "+callbacks.step_timer.model=${model}"])
-    if "error" in result:
-        return result
-    framework_s, plain_s = result["record"]["framework_step_s"], result["record"]["plain_step_s"]
+    """``python -m sample_importance.train OVERRIDES`` in a fresh process with a plain step after
+    each of its steps (``PlainStepsBetween``): both arms' steps/s and their ratio."""
+    record_path = workdir / f"steps_{time.monotonic_ns()}.json"
+    command = [sys.executable, "-m", "sample_importance.train", *overrides,
+               "+callbacks.step_timer._target_=benchmarks.step_timer.PlainStepsBetween",
+               "+callbacks.step_timer._recursive_=false", "+callbacks.step_timer.dataset=${dataset}",
+               "+callbacks.step_timer.model=${model}", f"+callbacks.step_timer.path={record_path}",
+               f"hydra.run.dir={workdir / record_path.stem}", "auto_resume=false"]
+    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=900)
+    if done.returncode != 0 or not record_path.is_file():
+        return {"error": (done.stderr or done.stdout)[-600:]}
+    record = json.loads(record_path.read_text())
+    framework_s, plain_s = record["framework_step_s"], record["plain_step_s"]
     steady = sorted((e for e in framework_s if int(e) > 0), key=int)
     if not steady:
         return {"error": "no steady epoch was timed (schedule.max_epochs must be 2 or more)"}

@@ -1,9 +1,7 @@
-"""Callbacks a benchmark adds to ``python -m sample_importance.train`` (``+callbacks.NAME._target_=...``).
-
-``StepTimer`` writes every training batch's end time (perf_counter) per epoch to a JSON file.
-``PlainStepsBetween`` also runs one step of a plain PyTorch loop after every framework step, in
-the same process: the two arms alternate every few milliseconds, so the machine's drift (its
-speed wanders by up to a third over tens of seconds) falls on both alike.
+"""A callback the framework benchmarks add to ``python -m sample_importance.train``: one step of a
+plain PyTorch loop after every framework step, in the same process, both timed. The two arms
+alternate every few milliseconds, so the machine's drift (its speed wanders by up to a third
+within seconds) falls on both alike.
 """
 
 from __future__ import annotations
@@ -15,24 +13,8 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 
-class StepTimer(Callback):
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.times: dict[int, list[float]] = {}
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.times.setdefault(trainer.current_epoch, []).append(time.perf_counter())
-
-    def record(self) -> dict:
-        return {str(k): v for k, v in self.times.items()}
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        with open(self.path, "w") as f:
-            json.dump(self.record(), f)
-
-
-class PlainStepsBetween(StepTimer):
-    """StepTimer + one step of a plain PyTorch loop after every framework step, in the same process.
+class PlainStepsBetween(Callback):
+    """One step of a plain PyTorch loop after every framework step; both steps' seconds go to ``path`` (JSON).
 
     The plain loop is fixed whatever the run's speed knobs: the run's network built afresh from
     ``model`` (knob keys dropped; default layout, not compiled, float32, the run's initial
@@ -50,7 +32,7 @@ class PlainStepsBetween(StepTimer):
     """
 
     def __init__(self, path: str, dataset, model) -> None:
-        super().__init__(path)
+        self.path = path
         self.dataset_config, self.model_config = dataset, model
         self.framework_s: dict[int, list[float]] = {}
         self.plain_s: dict[int, list[float]] = {}
@@ -79,7 +61,6 @@ class PlainStepsBetween(StepTimer):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         framework_end = time.perf_counter()
         epoch = trainer.current_epoch
-        self.times.setdefault(epoch, []).append(framework_end)
         if self.plain_end is not None:
             self.framework_s.setdefault(epoch, []).append(framework_end - self.plain_end)
         images, targets, _ = next(self.batches)
@@ -90,20 +71,7 @@ class PlainStepsBetween(StepTimer):
         self.plain_end = time.perf_counter()
         self.plain_s.setdefault(epoch, []).append(self.plain_end - framework_end)
 
-    def record(self) -> dict:
-        return {"framework": super().record(),
-                "framework_step_s": {str(k): v for k, v in self.framework_s.items()},
-                "plain_step_s": {str(k): v for k, v in self.plain_s.items()}}
-
-
-def epoch_rates(times: dict) -> list[float]:
-    """(steps - 1) / (last batch end - first batch end) of every epoch after the first."""
-    return [(len(t) - 1) / (t[-1] - t[0]) for epoch, t in sorted(times.items(), key=lambda kv: int(kv[0]))
-            if int(epoch) > 0 and len(t) > 1]
-
-
-def steady_steps_per_s(times: dict) -> float:
-    """Median over epochs after the first of their steps/s."""
-    from benchmarks.common import median
-
-    return median(epoch_rates(times))
+    def on_train_end(self, trainer, pl_module) -> None:
+        with open(self.path, "w") as f:
+            json.dump({"framework_step_s": {str(k): v for k, v in self.framework_s.items()},
+                       "plain_step_s": {str(k): v for k, v in self.plain_s.items()}}, f)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from benchmarks import data_path, framework, free_scoring_accuracy, sampler_draws, scoring_cost
