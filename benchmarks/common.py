@@ -50,21 +50,24 @@ def build_plain(overrides: list[str]):
     return datamodule, module, optimizer, cfg
 
 
-def train_epoch(datamodule, module, optimizer, epoch: int, on_batch=None) -> tuple[float, int]:
+def plain_step(net, loss, optimizer, images, targets):
+    """One step of the minimal PyTorch loop (mean of the per-sample ``loss``, SGD); the logits, detached."""
+    logits = net(images)
+    batch_loss = loss(logits, targets).mean()
+    optimizer.zero_grad(set_to_none=True)
+    batch_loss.backward()
+    optimizer.step()
+    return logits.detach()
+
+
+def train_epoch(datamodule, module, optimizer, epoch: int) -> tuple[float, int]:
     """One plain PyTorch epoch over the framework's loader: (seconds, steps)."""
     module.train()
     datamodule.train_sampler().set_epoch(epoch)
     steps = 0
     start = time.perf_counter()
-    for images, targets, index in datamodule.train_dataloader():
-        logits = module(images)
-        sample_loss = module.loss(logits, targets)
-        loss = sample_loss.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if on_batch is not None:
-            on_batch(index, targets, logits.detach())
+    for images, targets, _ in datamodule.train_dataloader():
+        plain_step(module, module.loss, optimizer, images, targets)
         steps += 1
     return time.perf_counter() - start, steps
 

@@ -12,6 +12,8 @@ import time
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from benchmarks.common import plain_step
+
 
 class PlainStepsBetween(Callback):
     """One step of a plain PyTorch loop after every framework step; both steps' seconds go to ``path`` (JSON).
@@ -64,10 +66,7 @@ class PlainStepsBetween(Callback):
         if self.plain_end is not None:
             self.framework_s.setdefault(epoch, []).append(framework_end - self.plain_end)
         images, targets, _ = next(self.batches)
-        loss = pl_module.loss(self.net(images), targets).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        plain_step(self.net, pl_module.loss, self.optimizer, images, targets)
         self.plain_end = time.perf_counter()
         self.plain_s.setdefault(epoch, []).append(self.plain_end - framework_end)
 

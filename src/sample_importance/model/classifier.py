@@ -177,9 +177,9 @@ class ImageClassifier(pl.LightningModule):
     def scoring_network(self) -> nn.Module:
         """The network a scoring pass runs, in eval mode.
 
-        With ``score_channels_last`` it is a channels-last copy: on the CPU the whole pass was
-        1.07x (LeNet) to 1.8x (ResNet18) faster than in the default layout (BENCHMARKS.md, item
-        1), with probabilities equal to within 1e-6. A copy, so that the trained
+        With ``score_channels_last`` it is a channels-last copy: on the CPU the whole pass is
+        faster than in the default layout (BENCHMARKS.md, item 1, has the figures for LeNet and
+        ResNet18), with probabilities equal to within 1e-6. A copy, so that the trained
         parameters, their optimizer state and DDP's gradient buckets never see a layout change;
         a network compiled in place is scored as it is (a copy would still call the original).
         """
