@@ -25,6 +25,8 @@ BASELINE_MEAN = [0.50, 0.70, 0.80, 0.85, 0.84]  # A_b = 0.85, first at t_b = 40
 METHOD_MEAN = [0.60, 0.845, 0.852, 0.86, 0.86]  # reaches 0.85 at 30, 0.845 at 20
 GAMMA1_MEAN = [0.55, 0.75, 0.849, 0.851, 0.86]  # reaches 0.85 at 40, 0.845 at 30
 CLASS_NAMES = ["zero", "one", "two"]
+# The groups' display names (the paper's notation).
+SCAN, OURS05, OURS1 = "SGD-Scan", "ours (E=1, γ=0.5)", "ours (E=1, γ=1)"
 LABELS = [0, 0, 1, 1, 2, 2]
 # sample_weights.pt per seed (by sample index): class shares and rank correlations known by hand.
 GAMMA05_WEIGHTS = {0: [1, 2, 3, 4, 5, 6], 1: [2, 1, 3, 4, 5, 6], 2: [6, 5, 4, 3, 2, 1]}
@@ -140,9 +142,9 @@ def test_finds_runs_groups_by_config_minus_seed_and_picks_uniform_as_baseline(re
     _, numbers = report
     assert numbers["runs"] == 10 and numbers["finished"] == 8
     (section,) = numbers["comparisons"]  # same data, model, schedule: one comparison set
-    assert list(rows_by_label(section)) == ["uniform", "importance gamma=0.5", "importance gamma=1"]
-    assert section["baseline"] == "uniform"
-    assert rows_by_label(section)["uniform"]["baseline"]
+    assert list(rows_by_label(section)) == [SCAN, OURS05, OURS1]
+    assert section["baseline"] == SCAN
+    assert rows_by_label(section)[SCAN]["baseline"]
 
 
 def test_baseline_accuracy_and_iterations_match_hand_computed_values(report):
@@ -150,7 +152,7 @@ def test_baseline_accuracy_and_iterations_match_hand_computed_values(report):
     section = numbers["comparisons"][0]
     assert section["A_b"] == pytest.approx(0.85, abs=1e-12)
     assert section["t_b"] == 40
-    uniform = rows_by_label(section)["uniform"]
+    uniform = rows_by_label(section)[SCAN]
     assert uniform["max_mean_step"] == 40
     assert uniform["std_at_max"] == pytest.approx(0.01, abs=1e-9)  # 0.85, 0.86, 0.84 with ddof=1
     assert uniform["final_acc_mean"] == pytest.approx(0.84)
@@ -160,18 +162,18 @@ def test_baseline_accuracy_and_iterations_match_hand_computed_values(report):
 def test_speedups_match_hand_computed_values(report):
     _, numbers = report
     rows = rows_by_label(numbers["comparisons"][0])
-    method = rows["importance gamma=0.5"]["speedup"]
+    method = rows[OURS05]["speedup"]
     assert (method["0"]["t_n"], method["0.005"]["t_n"], method["0.01"]["t_n"]) == (30, 20, 20)
     assert method["0"]["speedup"] == pytest.approx(40 / 30)
     assert method["0.005"]["speedup"] == pytest.approx(2.0)
     # per seed: seed 0 on the mean, seed 1 above it, seed 2 below it
     assert [s["t_n"] for s in method["0"]["per_seed"]] == [30, 20, 40]
     assert [s["speedup"] for s in method["0"]["per_seed"]] == pytest.approx([40 / 30, 2.0, 1.0])
-    gamma1 = rows["importance gamma=1"]["speedup"]  # seeds 0 and 1: the mean is GAMMA1_MEAN + 0.005
+    gamma1 = rows[OURS1]["speedup"]  # seeds 0 and 1: the mean is GAMMA1_MEAN + 0.005
     assert (gamma1["0"]["t_n"], gamma1["0.01"]["t_n"]) == (30, 30)
-    baseline = rows["uniform"]["speedup"]
+    baseline = rows[SCAN]["speedup"]
     assert baseline["0"]["speedup"] == pytest.approx(1.0) and baseline["0.01"]["t_n"] == 40
-    curve = rows["importance gamma=0.5"]["speedup_curve"]
+    curve = rows[OURS05]["speedup_curve"]
     assert curve[0] == pytest.approx(40 / 30) and curve[-1] == pytest.approx(2.0)  # eps = 0 and 0.01
 
 
@@ -184,7 +186,7 @@ def comparisons_of(sweep: Path, baseline=None, baseline_folder=None):
 def test_extra_iterations_are_added_to_t_n_when_asked(sweep):
     (comparison,) = comparisons_of(sweep)
     numbers = analysis.comparison_numbers(comparison, count_extra=True)
-    method = rows_by_label(numbers)["importance gamma=0.5"]["speedup"]
+    method = rows_by_label(numbers)[OURS05]["speedup"]
     assert method["0"]["speedup"] == pytest.approx(40 / (30 + 10))
     assert method["0.005"]["speedup"] == pytest.approx(40 / (20 + 10))
     assert method["0"]["per_seed"][2]["speedup"] == pytest.approx(40 / (40 + 10))
@@ -192,18 +194,18 @@ def test_extra_iterations_are_added_to_t_n_when_asked(sweep):
 
 def test_missing_seed_and_crashed_and_failed_runs_are_listed(report, sweep):
     report_file, numbers = report
-    gamma1 = rows_by_label(numbers["comparisons"][0])["importance gamma=1"]
+    gamma1 = rows_by_label(numbers["comparisons"][0])[OURS1]
     assert gamma1["seeds"] == [0, 1] and gamma1["missing_seeds"] == [2]
     assert gamma1["partial_runs"] == [str((sweep / "crashed").resolve())]
     unfinished = {Path(r["folder"]).name: r for r in numbers["unfinished_runs"]}
     assert unfinished["crashed"]["status"] == "partial" and unfinished["crashed"]["seed"] == 2
     assert "2 of 5 epochs logged" in unfinished["crashed"]["note"]
-    assert unfinished["crashed"]["group"].endswith("importance gamma=1")
+    assert unfinished["crashed"]["group"].endswith(OURS1)
     assert unfinished["failed"]["status"] == "failed" and "something went wrong" in unfinished["failed"]["note"]
     text = report_file.read_text()
     missing = text.split("## Missing and partial runs")[1]
     assert "crashed | partial | 2 |" in missing and "failed | failed | 3 |" in missing
-    assert "importance gamma=1 lacks seed(s) 2" in missing
+    assert "ours (E=1, γ=1) lacks seed(s) 2" in missing
 
 
 def test_markdown_table_has_one_row_per_group(report):
@@ -211,15 +213,15 @@ def test_markdown_table_has_one_row_per_group(report):
     text = report_file.read_text()
     table = text.split("### Maximum mean test accuracy (Table 1)")[1].split("\n\n")[1].splitlines()
     assert table[0].startswith("| group | seeds | max mean acc ± std |")
-    assert table[2].startswith("| uniform (baseline) | 0,1,2 | 0.8500 ± 0.0100 | 40 |")
-    assert table[3].startswith("| importance gamma=0.5 | 0,1,2 | 0.8600 ± 0.0100 | 40 |")
-    assert table[4].startswith("| importance gamma=1 | 0,1 (missing 2) | 0.8650 ± 0.0071 | 50 |")
+    assert table[2].startswith("| SGD-Scan (reference) | 0,1,2 | 0.8500 ± 0.0100 | 40 |")
+    assert table[3].startswith("| ours (E=1, γ=0.5) | 0,1,2 | 0.8600 ± 0.0100 | 40 |")
+    assert table[4].startswith("| ours (E=1, γ=1) | 0,1 (missing 2) | 0.8650 ± 0.0071 | 50 |")
     assert len(table) == 5
     speedups = text.split("### Speed-up t_b / t_n")[1]
-    assert "| importance gamma=0.5 | 1.33x (t_n 30) | 2.00x (t_n 20) | 2.00x (t_n 20) |" in speedups
-    assert "| importance gamma=0.5 | 2 | 1.00x |" in speedups  # seed 2 reaches A_b only at t_b
+    assert "| ours (E=1, γ=0.5) | 1.33x (t_n 30) | 2.00x (t_n 20) | 2.00x (t_n 20) |" in speedups
+    assert "| ours (E=1, γ=0.5) | 2 | 1.00x |" in speedups  # seed 2 reaches A_b only at t_b
     costs = text.split("### Costs")[1]
-    assert "| importance gamma=0.5 | 3 | 11.0 ± 1.0 | 50 ± 0 | 0.25 ± 0.00 | 10 ± 0 |" in costs
+    assert "| ours (E=1, γ=0.5) | 3 | 11.0 ± 1.0 | 50 ± 0 | 0.25 ± 0.00 | 10 ± 0 |" in costs
 
 
 def test_class_importance_and_spearman_match_hand_computed_values(report):
@@ -227,7 +229,7 @@ def test_class_importance_and_spearman_match_hand_computed_values(report):
     (section,) = numbers["importance"]
     assert section["class_names"] == CLASS_NAMES and section["augmented_classes"] == [1]
     by_label = {g["label"].split(": ")[-1]: g for g in section["groups"]}
-    gamma05 = by_label["importance gamma=0.5"]
+    gamma05 = by_label[OURS05]
     # seed 0: (1+2, 3+4, 5+6) / 21; seed 1 the same sums; seed 2: (6+5, 4+3, 2+1) / 21
     assert np.array(gamma05["class_importance_per_seed"]) == pytest.approx(
         np.array([[3, 7, 11], [3, 7, 11], [11, 7, 3]]) / 21)
@@ -237,7 +239,7 @@ def test_class_importance_and_spearman_match_hand_computed_values(report):
     assert gamma05["class_importance_p84"][0] == pytest.approx((3 + 0.68 * 8) / 21)
     # rho(s0, s1) = 1 - 6*2/(6*35); rho(s0, s2) = -1; rho(s1, s2) = -rho(s0, s1): mean -1/3
     assert gamma05["spearman_between_seeds"] == pytest.approx(-1 / 3)
-    assert by_label["importance gamma=1"]["spearman_between_seeds"] == pytest.approx(1.0)
+    assert by_label[OURS1]["spearman_between_seeds"] == pytest.approx(1.0)
     # mean weights of gamma=0.5 rank as (2, 1, 3, 4, 5, 6); of gamma=1 as (1, ..., 6)
     between = np.array(section["spearman_between_groups"], dtype=float)
     assert between[0, 1] == pytest.approx(1 - 6 * 2 / (6 * 35)) and between[0, 0] == pytest.approx(1.0)
@@ -247,8 +249,8 @@ def test_class_importance_and_spearman_match_hand_computed_values(report):
 def test_augmented_and_other_classes_are_split(report):
     _, numbers = report
     split = {g["label"]: g for g in numbers["comparisons"][0]["augmented_vs_other"]}
-    assert split["uniform"]["acc_augmented"][0] == pytest.approx(0.89)
-    assert split["uniform"]["acc_other"][0] == pytest.approx(0.79)
+    assert split[SCAN]["acc_augmented"][0] == pytest.approx(0.89)
+    assert split[SCAN]["acc_other"][0] == pytest.approx(0.79)
 
 
 def test_every_figure_is_a_valid_png(report):
@@ -316,17 +318,17 @@ def test_runs_without_hydra_folder_are_grouped_by_their_summary(tmp_path):
     build_report([str(tmp_path / "runs")], out=tmp_path / "out", with_images=False, progress=False)
     numbers = json.loads((tmp_path / "out" / "report.json").read_text())
     (section,) = numbers["comparisons"]
-    assert section["baseline"] == "uniform"
-    assert [(r["label"], r["seeds"]) for r in section["groups"]] == [("uniform", [0, 1]), ("importance", [0, 1])]
+    assert section["baseline"] == SCAN
+    assert [(r["label"], r["seeds"]) for r in section["groups"]] == [(SCAN, [0, 1]), ("ours (γ=0.5)", [0, 1])]
 
 
 def test_baseline_flag_picks_another_group(sweep):
     (comparison,) = comparisons_of(sweep, baseline=(("sampler", "importance"), ("sampler.gamma", "1")))
-    assert comparison.baseline.label == "importance gamma=1"
+    assert comparison.baseline.label == OURS1
     baseline = metrics.Baseline.of(comparison.baseline.curves)
     assert (baseline.acc, baseline.step) == (pytest.approx(0.865), 50)
     (comparison,) = comparisons_of(sweep, baseline_folder=(sweep / "3").resolve())
-    assert comparison.baseline.label == "importance gamma=0.5"
+    assert comparison.baseline.label == OURS05
     (comparison,) = comparisons_of(sweep, baseline=(("sampler", "importance"),))
     assert comparison.baseline is None and "2 groups match" in comparison.baseline_note
     assert parse_baseline(["sampler=uniform", "loss=focal"]) == ((("sampler", "uniform"), ("loss", "focal")), None)

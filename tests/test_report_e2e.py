@@ -50,8 +50,8 @@ def test_report_of_real_runs(sweep):
     numbers = json.loads((root / "report" / "report.json").read_text())
     assert numbers["runs"] == numbers["finished"] == 2
     (section,) = numbers["comparisons"]
-    assert section["baseline"] == "uniform"
-    assert [(g["label"], g["seeds"]) for g in section["groups"]] == [("uniform", [0]), ("importance", [0])]
+    assert section["baseline"] == "SGD-Scan"
+    assert [(g["label"], g["seeds"]) for g in section["groups"]] == [("SGD-Scan", [0]), ("ours (E=1, γ=0.5)", [0])]
 
     # A_b, t_b and t_n recomputed here from the summaries' histories
     a_b, t_b = max((acc, -step) for step, acc in uniform["test_acc_history"])
@@ -78,7 +78,7 @@ def test_report_of_real_runs(sweep):
         with Image.open(png) as image:
             image.verify()
     text = report_file.read_text()
-    assert "| uniform (baseline) | 0 |" in text and "| importance | 0 |" in text
+    assert "| SGD-Scan (reference) | 0 |" in text and "| ours (E=1, γ=0.5) | 0 |" in text
     assert "None: every run finished" in text
 
 

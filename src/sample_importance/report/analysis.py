@@ -12,6 +12,10 @@ from sample_importance.report.groups import ComparisonSet, Group, describe, form
 from sample_importance.report.runs import Run
 
 DEFAULT_EPS_TABLE = (0.0, 0.005, 0.01)
+# The tolerance of the headlines and the sensitivity summaries.
+HEADLINE_EPS = 0.005
+# Fewer seeds than this: a 16-84% band is drawn but says little; a test is not attempted.
+MIN_SEEDS = 3
 SPLIT_TAGS = {"all": "test/acc", "augmented": "test/acc_augmented", "other": "test/acc_other"}
 
 
@@ -35,6 +39,51 @@ def extra_iterations(run: Run) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
+def eval_times(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
+    """(steps, seconds since the run started fitting) of each evaluation, from the events; cached."""
+    if not hasattr(run, "_eval_times"):
+        run._eval_times = events.read_eval_times(run.events_dir) if run.events_dir.is_dir() else None
+    return run._eval_times
+
+
+def seconds_at(run: Run, step: int | None) -> float | None:
+    """Seconds until the run's last evaluation at or before ``step`` (the model its curve shows there)."""
+    times = eval_times(run)
+    if step is None or times is None or len(times[0]) == 0 or step < times[0][0]:
+        return None
+    return float(times[1][np.searchsorted(times[0], step, side="right") - 1])
+
+
+def mean_seconds_at(runs: list[Run], step: int | None) -> float | None:
+    values = [v for r in runs if (v := seconds_at(r, step)) is not None]
+    return float(np.mean(values)) if values and len(values) == len(runs) else None
+
+
+def batch_size(group: Group) -> int | None:
+    value = group.settings.get("schedule.batch_size")
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def machine(run: Run) -> str:
+    """Where a run's times come from: host CPU or GPU name, device, torch (older runs lack the host)."""
+    summary = run.summary or {}
+    host = summary.get("host") or {}
+    versions = summary.get("versions") or {}
+    parts = []
+    if host.get("gpu"):
+        parts.append(str(host["gpu"]))
+    if host.get("cpu"):
+        parts.append(f"{host['cpu']}" + (f", {host['cpu_count']} CPUs" if host.get("cpu_count") else ""))
+    if host.get("name"):
+        parts.append(f"host {host['name']}")
+    if not host:
+        parts.append("host not recorded")
+    parts.append(f"device {summary.get('device', '?')}")
+    if versions.get("torch"):
+        parts.append(f"torch {versions['torch']}")
+    return "; ".join(parts)
+
+
 def final_accuracy(run: Run) -> float:
     value = (run.summary or {}).get("final_test_acc")
     return float(value) if isinstance(value, (int, float)) else float(run.curve[1][-1])
@@ -46,7 +95,7 @@ def group_row(comparison: ComparisonSet, group: Group, eps_table, count_extra: b
     acc, step = metrics.peak(curves.steps, curves.mean)
     final_mean, final_std = mean_std([final_accuracy(r) for r in group.runs])
     row = {
-        "label": group.label, "baseline": group.is_baseline, "seeds": group.seeds,
+        "label": group.label, "config": group.config_label, "baseline": group.is_baseline, "seeds": group.seeds,
         "missing_seeds": comparison.missing_seeds(group), "partial_runs": [str(r.folder) for r in group.partial],
         "max_mean_acc": acc, "std_at_max": metrics.std_at_peak(curves), "max_mean_step": step,
         "final_acc_mean": final_mean, "final_acc_std": final_std,
@@ -57,18 +106,25 @@ def group_row(comparison: ComparisonSet, group: Group, eps_table, count_extra: b
     if comparison.baseline is None:
         return row
     baseline = metrics.Baseline.of(comparison.baseline.curves)
+    baseline_seconds = mean_seconds_at(comparison.baseline.runs, baseline.step)
     extra = float(np.mean(row["extra_iterations"])) if count_extra else 0.0
+    batch = batch_size(group)
     row["speedup"] = {}
-    for eps in eps_table:
+    for eps in sorted(set(eps_table) | {HEADLINE_EPS}):
         t_n = metrics.iterations_to_reach(baseline, curves.steps, curves.mean, eps)
         per_seed = []
         for run, seed_acc in zip(group.runs, curves.acc):
             t_seed = metrics.iterations_to_reach(baseline, curves.steps, seed_acc, eps)
             seed_extra = extra_iterations(run) if count_extra else 0.0
             per_seed.append({"seed": run.seed, "t_n": t_seed,
-                             "speedup": finite_or_none(metrics.speedup(baseline, t_seed, seed_extra))})
+                             "speedup": finite_or_none(metrics.speedup(baseline, t_seed, seed_extra)),
+                             "seconds": seconds_at(run, t_seed)})
+        seconds = mean_seconds_at(group.runs, t_n)
         row["speedup"][eps_key(eps)] = {
-            "t_n": t_n, "speedup": finite_or_none(metrics.speedup(baseline, t_n, extra)), "per_seed": per_seed}
+            "t_n": t_n, "speedup": finite_or_none(metrics.speedup(baseline, t_n, extra)), "per_seed": per_seed,
+            "samples": None if t_n is None or batch is None else int((t_n + extra) * batch),
+            "seconds": seconds,
+            "speedup_time": (baseline_seconds / seconds if seconds and baseline_seconds is not None else None)}
     row["speedup_curve"] = [finite_or_none(v) for v in
                             metrics.speedup_curve(baseline, curves.steps, curves.mean, extra_iterations=extra)]
     return row
@@ -78,12 +134,113 @@ def comparison_numbers(comparison: ComparisonSet, eps_table=DEFAULT_EPS_TABLE, c
     result = {"title": comparison.title, "baseline_note": comparison.baseline_note, "groups": []}
     if comparison.baseline is not None:
         baseline = metrics.Baseline.of(comparison.baseline.curves)
-        result.update(A_b=baseline.acc, t_b=baseline.step, baseline=comparison.baseline.label)
+        result.update(A_b=baseline.acc, t_b=baseline.step, baseline=comparison.baseline.label,
+                      t_b_seconds=mean_seconds_at(comparison.baseline.runs, baseline.step),
+                      t_b_samples=None if batch_size(comparison.baseline) is None
+                      else baseline.step * batch_size(comparison.baseline))
     result["eps_grid"] = metrics.EPS_GRID.tolist()
+    result["eps_table"] = [eps_key(e) for e in eps_table]
     result["extra_iterations_counted"] = count_extra
     result["groups"] = [group_row(comparison, g, eps_table, count_extra) for g in comparison.groups if g.runs]
     result["groups_without_finished_runs"] = unfinished_groups(comparison)
     result["costs"] = [costs(g) for g in comparison.groups if g.runs]
+    result["machines"] = sorted({machine(r) for g in comparison.groups for r in g.runs})
+    result["markers"] = markers(comparison)
+    result["headline"] = headline(comparison, result)
+    return result
+
+
+def markers(comparison: ComparisonSet) -> dict:
+    """Iterations of the learning-rate decays (the set's schedule) and of each group's switch (E)."""
+    reference = comparison.baseline or next(g for g in comparison.groups if g.runs)
+    steps_per_epoch = (reference.runs[0].summary or {}).get("steps_per_epoch")
+    milestones = reference.settings.get("schedule.lr_milestones_epochs") or ()
+    decays = []
+    if isinstance(steps_per_epoch, (int, float)) and isinstance(milestones, (list, tuple)):
+        decays = [int(m * steps_per_epoch) for m in milestones if isinstance(m, (int, float))]
+    switches = {}
+    for group in comparison.groups:
+        if not group.runs:
+            continue
+        epochs = [r.setting("switched_after_epoch", r.setting("burn_in_epochs_chosen")) for r in group.runs]
+        if not all(isinstance(e, (int, float)) for e in epochs):  # not recorded: the configured E, if any
+            configured = group.settings.get("sampler.burn_in_epochs")
+            if not isinstance(configured, (int, float)) or isinstance(configured, bool):
+                continue
+            epochs = [configured] * len(group.runs)
+        per_epoch = [(r.summary or {}).get("steps_per_epoch") for r in group.runs]
+        if all(isinstance(n, (int, float)) for n in per_epoch):
+            switches[group.label] = sorted({int(e * n) for e, n in zip(epochs, per_epoch)})
+    return {"lr_decays": decays, "switches": switches}
+
+
+def paired_or_welch(group: dict, baseline: dict) -> dict:
+    """Is the group's per-seed best accuracy different from the baseline's by more than the seed noise?
+
+    Seeds both groups ran are paired (a paired t-test on the differences); without three shared
+    seeds, Welch's t-test on the two samples when each has three; below that no test is made.
+    """
+    from scipy import stats
+
+    mine = dict(zip(group["seeds"], group["best_acc_per_seed"]))
+    theirs = dict(zip(baseline["seeds"], baseline["best_acc_per_seed"]))
+    shared = [s for s in mine if s in theirs and s is not None]
+    result = {"statistic": "per-seed best test accuracy", "n": None, "test": None, "mean_difference": None,
+              "ci95": None, "p_value": None, "exceeds_seed_noise": None}
+    if len(shared) >= MIN_SEEDS:
+        diffs = np.array([mine[s] - theirs[s] for s in shared])
+        result.update(test="paired t-test over shared seeds", n=len(shared), mean_difference=float(diffs.mean()))
+        if np.ptp(diffs) == 0:  # the same difference on every seed: no spread to test against
+            result.update(ci95=[float(diffs[0])] * 2, p_value=0.0 if diffs[0] else 1.0,
+                          exceeds_seed_noise=bool(diffs[0] != 0))
+            return result
+        half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
+        result.update(ci95=[float(diffs.mean() - half), float(diffs.mean() + half)],
+                      p_value=float(stats.ttest_rel([mine[s] for s in shared], [theirs[s] for s in shared]).pvalue))
+    elif len(mine) >= MIN_SEEDS and len(theirs) >= MIN_SEEDS:
+        a, b = np.array(list(mine.values())), np.array(list(theirs.values()))
+        result.update(test="Welch's t-test (too few shared seeds to pair)", n=min(len(a), len(b)),
+                      mean_difference=float(a.mean() - b.mean()))
+        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+        if va + vb == 0:
+            result.update(ci95=[result["mean_difference"]] * 2, exceeds_seed_noise=bool(a.mean() != b.mean()),
+                          p_value=0.0 if a.mean() != b.mean() else 1.0)
+            return result
+        dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+        half = stats.t.ppf(0.975, dof) * np.sqrt(va + vb)
+        result.update(ci95=[result["mean_difference"] - half, result["mean_difference"] + half],
+                      p_value=float(stats.ttest_ind(a, b, equal_var=False).pvalue))
+    else:
+        result["n"] = len(shared) if shared else min(len(mine), len(theirs))
+        result["mean_difference"] = float(np.mean(list(mine.values())) - np.mean(list(theirs.values())))
+        return result
+    result["exceeds_seed_noise"] = bool(result["ci95"][0] > 0 or result["ci95"][1] < 0)
+    return result
+
+
+def headline(comparison: ComparisonSet, numbers: dict) -> dict:
+    """The set's best group (highest maximum mean accuracy, baseline excluded), its speed-up at
+    eps = HEADLINE_EPS with the per-seed range, and its accuracy difference to the baseline."""
+    rows = numbers["groups"]
+    competitors = [r for r in rows if not r["baseline"]]
+    result = {"eps": eps_key(HEADLINE_EPS), "groups": len(rows), "baseline": numbers.get("baseline")}
+    if not competitors:
+        result["best"] = None
+        return result
+    best = max(competitors, key=lambda r: (r["max_mean_acc"], (r.get("speedup") or {}).get(
+        eps_key(HEADLINE_EPS), {}).get("speedup") or 0.0))
+    result.update(best=best["label"], max_mean_acc=best["max_mean_acc"], seeds=len(best["seeds"]))
+    if "speedup" not in best:
+        return result
+    at = best["speedup"][eps_key(HEADLINE_EPS)]
+    per_seed = [s["speedup"] for s in at["per_seed"]]
+    reached = [v for v in per_seed if v is not None]
+    result.update(speedup=at["speedup"], speedup_time=at["speedup_time"],
+                  speedup_seed_range=[min(reached), max(reached)] if reached else None,
+                  seeds_not_reached=len(per_seed) - len(reached),
+                  accuracy_difference=best["max_mean_acc"] - numbers["A_b"])
+    baseline_row = next(r for r in rows if r["baseline"])
+    result["test"] = paired_or_welch(best, baseline_row)
     return result
 
 
@@ -158,6 +315,40 @@ def sensitivity_panels(comparison: ComparisonSet) -> list[tuple[str, list[tuple[
                 ordered = [(fixed, sorted(gs, key=lambda g: _sortable(g.settings[key])))
                            for fixed, gs in panels.items()]
                 result.append((key, ordered))
+    return result
+
+
+def numeric(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def sensitivity_summary(key: str, panels: list, rows: dict, eps: float = HEADLINE_EPS) -> list[dict]:
+    """Per panel and swept value: the maximum mean accuracy with the 16-84% band of the seeds'
+    accuracies at that iteration, and the speed-up at ``eps`` with the band of the per-seed speed-ups
+    (over the seeds that reach A_b - eps; the others are counted as not reached)."""
+    result = []
+    for fixed, groups in panels:
+        points, skipped = [], []
+        for group in groups:
+            value = group.settings[key]
+            if not numeric(value):
+                skipped.append(f"{key}={value}")
+                continue
+            row = rows[group.label]
+            curves = group.curves
+            at = int(np.flatnonzero(curves.steps == row["max_mean_step"])[0])
+            low, high = np.percentile(curves.acc[:, at], metrics.BAND_PERCENTILES)
+            point = {"value": value, "label": group.label, "seeds": len(group.runs), "max_mean_acc": row["max_mean_acc"],
+                     "acc_p16": float(low), "acc_p84": float(high)}
+            if "speedup" in row:
+                speed = row["speedup"][eps_key(eps)]
+                reached = [s["speedup"] for s in speed["per_seed"] if s["speedup"] is not None]
+                band = np.percentile(reached, metrics.BAND_PERCENTILES) if reached else (None, None)
+                point.update(speedup=speed["speedup"], speedup_p16=finite_or_none(band[0] and float(band[0])),
+                             speedup_p84=finite_or_none(band[1] and float(band[1])),
+                             seeds_not_reached=len(speed["per_seed"]) - len(reached))
+            points.append(point)
+        result.append({"fixed": fixed, "points": points, "skipped": skipped, "eps": eps_key(eps)})
     return result
 
 

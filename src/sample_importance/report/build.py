@@ -7,8 +7,10 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
+
 from sample_importance.errors import UserError
-from sample_importance.report import analysis, figures, images, markdown
+from sample_importance.report import analysis, figures, images, markdown, names, tables
 from sample_importance.report.events import read_last_image
 from sample_importance.report.groups import make_comparison_sets, make_groups, slugify
 from sample_importance.report.runs import find_run_folders, load_runs
@@ -104,7 +106,7 @@ def comparison_section(comparison, output: Path, eps_table, count_extra: bool) -
     finished = [g for g in comparison.groups if g.runs]
     if not finished:
         return {"title": comparison.title, "baseline_note": comparison.baseline_note, "groups": [],
-                "groups_without_finished_runs": analysis.unfinished_groups(comparison), "figures": {}}
+                "groups_without_finished_runs": analysis.unfinished_groups(comparison), "figures": {}, "tables": {}}
     numbers = analysis.comparison_numbers(comparison, eps_table, count_extra)
     slug = comparison.slug()
     accuracy = figures.accuracy_curves(comparison, numbers, output / f"fig1_accuracy_{slug}.png")
@@ -115,17 +117,82 @@ def comparison_section(comparison, output: Path, eps_table, count_extra: bool) -
     splits = [(g, s) for g in finished if (s := analysis.split_curves(g)) is not None]
     if splits:
         numbers["figures"]["augmented"] = figures.augmented_vs_other(
-            splits, comparison.title, output / f"fig4_augmented_vs_other_{slug}.png").name
+            splits, comparison, output / f"fig4_augmented_vs_other_{slug}.png").name
         numbers["augmented_vs_other"] = [{"label": g.label, **analysis.split_final(g)} for g, _ in splits]
     numbers["sensitivity"] = []
+    rows = {row["label"]: row for row in numbers["groups"]}
     for key, panels in analysis.sensitivity_panels(comparison):
         path = output / f"fig8_10_sensitivity_{slugify(key)}_{slug}.png"
-        figures.sensitivity(key, panels, comparison.baseline, comparison.title, path)
-        numbers["sensitivity"].append({
-            "key": key, "figure": path.name,
-            "panels": [{"fixed": fixed, "values": [{"value": g.settings[key], "label": g.label} for g in groups]}
-                       for fixed, groups in panels]})
+        figures.sensitivity(key, panels, comparison, numbers, path)
+        summary = analysis.sensitivity_summary(key, panels, rows)
+        item = {"key": key, "figure": path.name, "summary": summary,
+                "panels": [{"fixed": fixed, "values": [{"value": g.settings[key], "label": g.label} for g in groups]}
+                           for fixed, groups in panels]}
+        if any(len(panel["points"]) > 1 for panel in summary):
+            summary_path = output / f"fig8_10_summary_{slugify(key)}_{slug}.png"
+            item["summary_figure"] = figures.sensitivity_summary(key, summary, comparison, numbers, summary_path).name
+        numbers["sensitivity"].append(item)
+    numbers["tables"] = comparison_tables(numbers, output, slug)
     return numbers
+
+
+def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
+    """Table 1, the speed-ups (iterations, samples, seconds), the costs and the sensitivity summaries."""
+    title = numbers["title"]
+    result = {}
+    rows = [[r["label"], len(r["seeds"]), r["max_mean_acc"], r["std_at_max"] if len(r["seeds"]) > 1 else None,
+             r["max_mean_step"], r["final_acc_mean"], r["final_acc_std"] if len(r["seeds"]) > 1 else None]
+            for r in numbers["groups"]]
+    result["accuracy"] = tables.write(output, f"table1_accuracy_{slug}", [
+        tables.Column("group"), tables.Column("seeds"), tables.Column("max mean acc", tables.fixed(4)),
+        tables.Column("std", tables.fixed(4)), tables.Column("at iteration"),
+        tables.Column("final acc", tables.fixed(4)), tables.Column("final std", tables.fixed(4))],
+        rows, f"{title}: maximum mean test accuracy over seeds (std over seeds at that iteration) and final accuracy")
+    if "A_b" in numbers:
+        rows = []
+        for eps in numbers["eps_table"]:
+            for r in numbers["groups"]:
+                if r["baseline"]:
+                    rows.append([r["label"], "reference", eps, numbers["t_b"], None, None, None, None,
+                                 numbers["t_b_samples"], numbers["t_b_seconds"], None])
+                    continue
+                at = r["speedup"][eps]
+                reached = [s["speedup"] for s in at["per_seed"] if s["speedup"] is not None]
+                rows.append([r["label"], "method", eps, at["t_n"], at["speedup"], min(reached) if reached else None,
+                             max(reached) if reached else None, len(at["per_seed"]) - len(reached), at["samples"],
+                             at["seconds"], at["speedup_time"]])
+        result["speedup"] = tables.write(output, f"speedup_{slug}", [
+            tables.Column("group"), tables.Column("role"), tables.Column("eps"), tables.Column("iterations"),
+            tables.Column("speed-up", tables.fixed(2)), tables.Column("seed min", tables.fixed(2)),
+            tables.Column("seed max", tables.fixed(2)), tables.Column("seeds not reached"),
+            tables.Column("samples"), tables.Column("seconds", tables.fixed(1)),
+            tables.Column("speed-up in time", tables.fixed(2))],
+            rows, f"{title}: iterations, samples and seconds to reach A_b - eps = {numbers['A_b']:.4f} - eps "
+                  f"(the reference reaches A_b at t_b = {numbers['t_b']}); speed-up t_b / t_n (Eq. 3)")
+    rows = [[c["label"], c["runs"], mean_or_none(c["wall_time_s"]), mean_or_none(c["total_steps"]),
+             mean_or_none(c["scoring_time_s"]), mean_or_none(c["extra_iterations"])] for c in numbers["costs"]]
+    result["costs"] = tables.write(output, f"costs_{slug}", [
+        tables.Column("group"), tables.Column("runs"), tables.Column("wall time s", tables.fixed(1)),
+        tables.Column("iterations", tables.fixed(0)), tables.Column("scoring time s", tables.fixed(2)),
+        tables.Column("extra iterations", tables.fixed(0))], rows, f"{title}: mean cost per run")
+    for item in numbers["sensitivity"]:
+        rows = [[panel["fixed"], p["value"], p["label"], p["seeds"], p["max_mean_acc"], p["acc_p16"], p["acc_p84"],
+                 p.get("speedup"), p.get("speedup_p16"), p.get("speedup_p84"), p.get("seeds_not_reached")]
+                for panel in item["summary"] for p in panel["points"]]
+        short = item["key"].split(".")[-1]
+        item["table"] = tables.write(output, f"sensitivity_{slugify(item['key'])}_{slug}", [
+            tables.Column("fixed"), tables.Column(short), tables.Column("group"), tables.Column("seeds"),
+            tables.Column("max mean acc", tables.fixed(4)), tables.Column("acc p16", tables.fixed(4)),
+            tables.Column("acc p84", tables.fixed(4)), tables.Column("speed-up", tables.fixed(2)),
+            tables.Column("speed-up p16", tables.fixed(2)), tables.Column("speed-up p84", tables.fixed(2)),
+            tables.Column("seeds not reached")],
+            rows, f"{title}: sensitivity to {short}; maximum mean accuracy and speed-up at eps = "
+                  f"{analysis.eps_key(analysis.HEADLINE_EPS)} with 16-84% bands over seeds")
+    return result
+
+
+def mean_or_none(values: list) -> float | None:
+    return float(sum(values) / len(values)) if values else None
 
 
 def importance_sections(groups, output: Path, data_dir: str | None, with_images: bool) -> list[dict]:
@@ -137,9 +204,10 @@ def importance_sections(groups, output: Path, data_dir: str | None, with_images:
     sections = []
     for bucket in buckets.values():
         numbers = analysis.importance_numbers(bucket)
-        dataset = str(bucket[0].group.settings.get("dataset", "dataset"))
-        slug = f"{slugify(dataset)}_{len(sections) + 1}"
-        same_name = sum(str(b[0].group.settings.get("dataset", "dataset")) == dataset for b in buckets.values())
+        choice = str(bucket[0].group.settings.get("dataset", "dataset"))
+        dataset = names.dataset_name(bucket[0].group.settings) or choice
+        slug = f"{slugify(choice)}_{len(sections) + 1}"
+        same_name = sum(str(b[0].group.settings.get("dataset", "dataset")) == choice for b in buckets.values())
         numbers["title"] = dataset if same_name == 1 else f"{dataset} ({', '.join(g.group.set_title for g in bucket)})"
         numbers["group_labels"] = [item.group.full_label for item in bucket]
         for entry, item in zip(numbers["groups"], bucket):
@@ -148,14 +216,43 @@ def importance_sections(groups, output: Path, data_dir: str | None, with_images:
             "class_importance": figures.class_importance(numbers, output / f"fig3_class_importance_{slug}.png").name,
             "sorted_weights": figures.sorted_weights(bucket, output / f"fig13_sorted_weights_{slug}.png").name,
         }
+        rows = [[g["label"], name, g["class_importance_mean"][c], g["class_importance_p16"][c],
+                 g["class_importance_p84"][c]] for g in numbers["groups"] for c, name in enumerate(numbers["class_names"])]
+        numbers["tables"] = {"class_importance": tables.write(output, f"class_importance_{slug}", [
+            tables.Column("group"), tables.Column("class"), tables.Column("share", tables.fixed(4)),
+            tables.Column("p16", tables.fixed(4)), tables.Column("p84", tables.fixed(4))], rows,
+            f"{numbers['title']}: each class's share of the sample weights at the switch, mean over seeds "
+            "with 16th and 84th percentiles")}
         numbers["images"], numbers["images_note"] = extreme_images(bucket, output, data_dir) if with_images else (
             [], "skipped (--no-images)")
         sections.append(numbers)
     return sections
 
 
+def same_ranking(a, b) -> bool:
+    """Two groups' weights order every seed's samples the same way (e.g. gamma variants of one E and seed)."""
+    from sample_importance.report.metrics import average_ranks
+
+    return (a.seeds == b.seeds and a.weights.shape == b.weights.shape
+            and all(np.array_equal(average_ranks(x), average_ranks(y)) for x, y in zip(a.weights, b.weights)))
+
+
+def ranking_classes(bucket) -> list[list]:
+    """The bucket's groups, those with the same ranking together (in order of first appearance)."""
+    classes: list[list] = []
+    for item in bucket:
+        for members in classes:
+            if same_ranking(members[0], item):
+                members.append(item)
+                break
+        else:
+            classes.append([item])
+    return classes
+
+
 def extreme_images(bucket, output: Path, data_dir: str | None) -> tuple[list[dict], str]:
-    """Fig. 18-19 for every group of a dataset, from rebuilt data or else from the logged grids."""
+    """Fig. 18-19 once per ranking (groups whose weights order the samples alike share a figure),
+    from the rebuilt data or else from the logged grids."""
     first_run = bucket[0].group.runs[0]
     try:
         pixels, labels = images.training_images(first_run, data_dir)
@@ -163,24 +260,28 @@ def extreme_images(bucket, output: Path, data_dir: str | None) -> tuple[list[dic
     except images.ImagesUnavailable as error:
         pixels, labels, note = None, None, f"training images not rebuilt ({error})"
     result = []
-    for item in bucket:
+    for members in ranking_classes(bucket):
+        item = members[0]
+        shared = [m.group.label for m in members]
+        title = " = ".join(shared) if len(shared) > 1 else item.group.label
         rows = [f"seed {s}" for s in item.seeds]
         names = item.class_names or [str(c) for c in range(item.num_classes)]
         slug = item.group.slug()
+        entry = {"label": item.group.full_label, "groups": shared}
         if pixels is not None and len(labels) == len(item.labels) and (labels == item.labels).all():
             easiest, hardest = images.extremes(item.weights, item.labels, pixels, item.num_classes)
-            easy = figures.image_table(easiest, rows, names, f"{item.group.full_label}: easiest training image "
-                                       "per class (lowest weight)", output / f"fig18_easiest_{slug}.png")
-            hard = figures.image_table(hardest, rows, names, f"{item.group.full_label}: hardest training image "
-                                       "per class (highest weight)", output / f"fig19_hardest_{slug}.png")
-            result.append({"label": item.group.full_label, "easiest": easy.name, "hardest": hard.name})
+            easy = figures.image_table(easiest, rows, names, f"{title}: easiest training image per class "
+                                       "(lowest weight)", output / f"fig18_easiest_{slug}.png")
+            hard = figures.image_table(hardest, rows, names, f"{title}: hardest training image per class "
+                                       "(highest weight)", output / f"fig19_hardest_{slug}.png")
+            result.append({**entry, "easiest": easy.name, "hardest": hard.name})
             continue
         if pixels is not None:
             note = "the rebuilt training set differs from the runs' samples; logged grids used instead"
         grids = [(f"seed {run.seed}", image) for run in item.group.runs if run.weights_file is not None
                  and run.events_dir.is_dir() and (image := read_last_image(run.events_dir)) is not None]
         if grids:
-            path = figures.logged_grids(grids, f"{item.group.full_label}: top row easiest, bottom row hardest "
-                                        "per class (logged at the switch)", output / f"fig18_19_logged_{slug}.png")
-            result.append({"label": item.group.full_label, "logged": path.name})
+            path = figures.logged_grids(grids, f"{title}: top row easiest, bottom row hardest per class "
+                                        "(logged at the switch)", output / f"fig18_19_logged_{slug}.png")
+            result.append({**entry, "logged": path.name})
     return result, note

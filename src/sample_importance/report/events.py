@@ -46,3 +46,19 @@ def read_last_image(events_dir: Path, tag: str = EXTREMES_IMAGE_TAG) -> np.ndarr
         return None
     encoded = events.Images(tag)[-1].encoded_image_string
     return np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
+
+
+def read_eval_times(events_dir: Path, tag: str = "test/acc") -> tuple[np.ndarray, np.ndarray] | None:
+    """``(steps, seconds)``: when each evaluation was logged, in seconds since the run's first event.
+
+    The first event is written when the logger starts, at the start of fitting; the seconds hence
+    include training, the evaluations and any scoring pass, but not the data and model set-up
+    before it. A run resumed from a checkpoint also counts the time it was stopped.
+    """
+    events = accumulator(events_dir)
+    if tag not in events.Tags().get("scalars", []):
+        return None
+    start = events.FirstEventTimestamp()
+    by_step = {int(event.step): float(event.wall_time) - start for event in events.Scalars(tag)}
+    steps = np.array(sorted(by_step), dtype=np.int64)
+    return steps, np.array([by_step[s] for s in steps.tolist()], dtype=float)

@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sample_importance.report import metrics
+from sample_importance.report.analysis import MIN_SEEDS
 from sample_importance.report.groups import ComparisonSet, Group
 
 DPI = 110
@@ -26,11 +27,12 @@ def new_figure(rows: int = 1, cols: int = 1, width: float = 6.0, height: float =
 
 
 def save(figure: Figure, path: Path) -> Path:
+    """Write the PNG; the canvas grows to hold legends placed beside the axes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # long titles: a figure that cannot fit them is still readable
         warnings.simplefilter("ignore", UserWarning)
         figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
+    figure.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.1)
     return path
 
 
@@ -45,16 +47,13 @@ def colors(count: int) -> list:
     return [cmap(i % cmap.N) for i in range(count)]
 
 
-# With more entries than this, a legend goes beside the plot instead of over the curves.
-LEGEND_INSIDE_MAX = 6
-LEGEND_WIDTH = 4.0  # inches added to the figure for a legend beside the plot
-
-
-def legend(ax, count: int, **inside) -> None:
-    if count > LEGEND_INSIDE_MAX:
-        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    else:
-        ax.legend(**{"fontsize": 7, **inside})
+def outside_legend(ax, handles=None, labels=None, title: str | None = None) -> None:
+    """The legend beside the axes (right of it), never over the curves."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                  title=title, title_fontsize=7, alignment="left")
 
 
 def grid_shape(count: int, max_cols: int = 4) -> tuple[int, int]:
@@ -62,26 +61,81 @@ def grid_shape(count: int, max_cols: int = 4) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
+def seeds_text(count: int) -> str:
+    return f"{count} seed" + ("" if count == 1 else "s")
+
+
+def band_note(counts: list[int]) -> str:
+    """What the shaded bands are, with a warning when they rest on fewer than MIN_SEEDS seeds."""
+    note = "shaded: 16th-84th percentile over seeds"
+    few = sorted({n for n in counts if n < MIN_SEEDS})
+    if few == [1]:
+        return note + "; 1 seed: no band"
+    if few:
+        return note + f"; from {' or '.join(str(n) for n in few)} seeds a band only spans those runs"
+    return note
+
+
+def group_name(group: Group, numbers: dict | None = None) -> str:
+    role = " (reference)" if group.is_baseline else ""
+    return f"{group.label}{role}, n={len(group.runs)}"
+
+
+def mark_switches_and_decays(ax, numbers: dict, color_of: dict) -> list:
+    """Triangles on top of the axes at each group's switch (E), dotted grey lines at the lr decays."""
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import blended_transform_factory
+
+    extra = []
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    markers = numbers.get("markers") or {}
+    for decay in markers.get("lr_decays", []):
+        ax.axvline(decay, color="grey", linestyle=":", linewidth=1)
+    if markers.get("lr_decays"):
+        extra.append((Line2D([], [], color="grey", linestyle=":"), "learning-rate decay"))
+    switched = False
+    for label, steps in markers.get("switches", {}).items():
+        for step in steps:
+            ax.plot([step], [1.0], marker="v", markersize=7, color=color_of.get(label, "black"), transform=transform,
+                    clip_on=False, linestyle="none")
+            switched = True
+    if switched:
+        extra.append((Line2D([], [], marker="v", color="dimgrey", linestyle="none"), "switch to weighted drawing (E)"))
+    return extra
+
+
 # -- Fig. 1 --------------------------------------------------------------------------------
 def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
-    """Mean test accuracy with the 16-84 percentile band; A_b and each group's t_n (eps = 0)."""
+    """Mean test accuracy with the 16-84 percentile band; A_b, each group's t_n (eps = 0), the
+    switches and the learning-rate decays; the baseline drawn in black as the reference."""
     groups = [g for g in comparison.groups if g.runs]
-    beside = len(groups) + 1 > LEGEND_INSIDE_MAX  # the groups and A_b
-    figure, axes = new_figure(1, 2, width=6.5 + (LEGEND_WIDTH / 2 if beside else 0))
+    figure, axes = new_figure(1, 2, width=5.2, height=4.0)
     rows = {row["label"]: row for row in numbers["groups"]}
+    palette = iter(colors(len(groups)))
+    color_of = {g.label: ("black" if g.is_baseline else next(palette)) for g in groups}
     last_step = max(int(g.curves.steps[-1]) for g in groups)
+    handles = []
     for ax, zoom in zip(axes[0], (False, True)):
         low_y, high_y = [], []
-        for group, color in zip(groups, colors(len(groups))):
+        for group in groups:
+            color = color_of[group.label]
             curves = group.curves
             low, high = curves.band()
-            name = f"{group.label} (n={len(group.runs)})" + (" [baseline]" if group.is_baseline else "")
-            ax.plot(curves.steps, curves.mean, color=color, label=name, linewidth=1.5)
-            ax.fill_between(curves.steps, low, high, color=color, alpha=0.2, linewidth=0)
+            reached = rows[group.label].get("speedup", {}).get("0", {}).get("t_n")
+            name = group_name(group)
+            if group.is_baseline:
+                reached = numbers.get("t_b")
+            elif "A_b" in numbers and reached is None:
+                name += " (A_b not reached)"
+            (line,) = ax.plot(curves.steps, curves.mean, color=color, linewidth=2.0 if group.is_baseline else 1.4,
+                              zorder=3 if group.is_baseline else 2)
+            if not zoom:
+                handles.append((line, name))
+            if len(group.runs) > 1:
+                ax.fill_between(curves.steps, low, high, color=color, alpha=0.15, linewidth=0)
             for run in group.partial:
                 if run.curve is not None:
                     ax.plot(*run.curve, color=color, linestyle=":", linewidth=0.8)
-            reached = rows[group.label].get("speedup", {}).get("0", {}).get("t_n")
             if reached is not None:
                 ax.axvline(reached, color=color, linestyle="--", linewidth=0.8)
             tail = curves.steps >= last_step / 2
@@ -89,7 +143,12 @@ def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Pat
                 low_y.append(float(low[tail].min()))
                 high_y.append(float(high[tail].max()))
         if "A_b" in numbers:
-            ax.axhline(numbers["A_b"], label=f"A_b = {numbers['A_b']:.4f}", **BASELINE_LINE)
+            line = ax.axhline(numbers["A_b"], **BASELINE_LINE)
+            if not zoom:
+                handles.append((line, f"A_b = {numbers['A_b']:.4f} (max mean of the reference)"))
+        extra = mark_switches_and_decays(ax, numbers, color_of)
+        if not zoom:
+            handles += extra
         ax.set_xlabel("training iterations")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
@@ -99,110 +158,215 @@ def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Pat
             ax.set_ylim(min(low_y) - margin, max(high_y) + margin)
             ax.set_title("second half of training", fontsize=9)
         else:
-            ax.set_title(wrap(comparison.title), fontsize=9)
-            legend(ax, len(groups) + 1, loc="lower right")
+            ax.set_title(wrap(comparison.title, 60), fontsize=9)
+    from matplotlib.lines import Line2D
+
+    handles.append((Line2D([], [], color="grey", linestyle="--", linewidth=0.8),
+                    "first iteration the mean reaches A_b"))
+    note = band_note([len(g.runs) for g in groups])
+    outside_legend(axes[0][1], [h for h, _ in handles], [n for _, n in handles], title=wrap(note, 45))
     return save(figure, path)
 
 
 # -- Fig. 2 --------------------------------------------------------------------------------
 def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
-    rows = [row for row in numbers["groups"] if "speedup_curve" in row]
-    figure, axes = new_figure(width=6.0 + (LEGEND_WIDTH if len(rows) > LEGEND_INSIDE_MAX else 0))
+    """Speed-up t_b/t_n vs eps for every group; the reference at 1; x at the bottom where a group
+    does not reach A_b - eps by t_b."""
+    from matplotlib.transforms import blended_transform_factory
+
+    rows = [row for row in numbers["groups"] if "speedup_curve" in row and not row["baseline"]]
+    figure, axes = new_figure(width=6.0)
     ax = axes[0][0]
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    eps = np.array(numbers["eps_grid"])
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1.5,
+               label=f"{numbers.get('baseline')} (reference), t_b = {numbers.get('t_b')}")
     for row, color in zip(rows, colors(len(rows))):
         values = np.array([np.nan if v is None else v for v in row["speedup_curve"]], dtype=float)
-        ax.plot(numbers["eps_grid"], values, marker=".", color=color, label=row["label"], drawstyle="steps-post",
-                linestyle="--" if row["baseline"] else "-")
+        missing = np.isnan(values)
+        name = f"{row['label']}, n={len(row['seeds'])}"
+        if missing.all():
+            name += ": not reached for any eps"
+        elif missing.any():
+            name += f": not reached for eps < {eps[~missing][0]:g}"
+        ax.plot(eps, values, marker=".", color=color, label=name, drawstyle="steps-post")
+        if missing.any():
+            ax.plot(eps[missing], np.full(missing.sum(), 0.03), marker="x", color=color, linestyle="none",
+                    transform=transform, clip_on=False)
+    if any(np.isnan(np.array([np.nan if v is None else v for v in r["speedup_curve"]], dtype=float)).any()
+           for r in rows):
+        ax.plot([], [], marker="x", color="dimgrey", linestyle="none", label="x: A_b - eps not reached by t_b")
     suffix = ", extra iterations counted" if numbers.get("extra_iterations_counted") else ""
-    ax.set_title(wrap(f"{comparison.title}: speed-up t_b/t_n vs {numbers.get('baseline')}{suffix}"), fontsize=9)
-    ax.set_xlabel("tolerance eps")
-    ax.set_ylabel("speed-up t_b / t_n")
+    ax.set_title(wrap(f"{comparison.title}: speed-up over {numbers.get('baseline')}{suffix}", 60), fontsize=9)
+    ax.set_xlabel("tolerance eps (target A_b - eps)")
+    ax.set_ylabel("speed-up t_b / t_n (iterations)")
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    legend(ax, len(rows))
+    outside_legend(ax)
     return save(figure, path)
 
 
 # -- Fig. 4 --------------------------------------------------------------------------------
-def augmented_vs_other(splits: list[tuple[Group, dict]], title: str, path: Path) -> Path:
+def augmented_vs_other(splits: list[tuple[Group, dict]], comparison: ComparisonSet, path: Path) -> Path:
     styles = {"all": "-", "augmented": "--", "other": ":"}
-    entries = len(splits) * len(styles)
-    figure, axes = new_figure(width=7 + (LEGEND_WIDTH if entries > LEGEND_INSIDE_MAX else 0))
+    figure, axes = new_figure(width=6.5)
     ax = axes[0][0]
-    for (group, curves), color in zip(splits, colors(len(splits))):
+    palette = iter(colors(len(splits)))
+    for group, curves in splits:
+        color = "black" if group.is_baseline else next(palette)
         for name, style in styles.items():
             ax.plot(curves[name].steps, curves[name].mean, color=color, linestyle=style,
-                    label=f"{group.label} ({name})")
-    ax.set_title(wrap(f"{title}: all (solid), augmented (dashed), other (dotted) classes"), fontsize=9)
+                    label=f"{group_name(group)} ({name})")
+    ax.set_title(wrap(f"{comparison.title}: all (solid), augmented (dashed), other (dotted) classes", 60),
+                 fontsize=9)
     ax.set_xlabel("training iterations")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel("test accuracy (mean over seeds)")
     ax.grid(alpha=0.3)
-    legend(ax, entries, fontsize=6, ncol=2)
+    outside_legend(ax)
     return save(figure, path)
 
 
 # -- Fig. 8 and 10 -------------------------------------------------------------------------
-def sensitivity(key: str, panels: list, baseline: Group | None, title: str, path: Path) -> Path:
-    rows, cols = grid_shape(len(panels), 3)
-    figure, axes = new_figure(rows, cols, width=5.5)
+def sensitivity(key: str, panels: list, comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
+    """One panel per value of the other settings: a curve per value of ``key``, the reference in black."""
+    rows, cols = grid_shape(len(panels), 2)
+    figure, axes = new_figure(rows, cols, width=5.0)
+    short = key.split(".")[-1]
+    baseline = comparison.baseline
     for ax, (fixed, groups) in zip(axes.flat, panels):
         for group, color in zip(groups, colors(len(groups))):
             curves = group.curves
             low, high = curves.band()
-            ax.plot(curves.steps, curves.mean, color=color, label=f"{key.split('.')[-1]}={group.settings[key]}")
-            ax.fill_between(curves.steps, low, high, color=color, alpha=0.15, linewidth=0)
+            ax.plot(curves.steps, curves.mean, color=color,
+                    label=f"{short}={group.settings[key]} ({group.label}), n={len(group.runs)}")
+            if len(group.runs) > 1:
+                ax.fill_between(curves.steps, low, high, color=color, alpha=0.15, linewidth=0)
         if baseline is not None:
-            ax.plot(baseline.curves.steps, baseline.curves.mean, color="black", linestyle="--",
-                    label=f"{baseline.label} (baseline)")
-        ax.set_title(wrap(f"{title} {fixed}".strip(), 60), fontsize=8)
+            ax.plot(baseline.curves.steps, baseline.curves.mean, color="black", linewidth=2,
+                    label=group_name(baseline))
+        if "A_b" in numbers:
+            ax.axhline(numbers["A_b"], label=f"A_b = {numbers['A_b']:.4f}", **BASELINE_LINE)
+        mark_switches_and_decays(ax, {"markers": {"lr_decays": numbers.get("markers", {}).get("lr_decays", [])}}, {})
+        ax.set_title(wrap(f"{comparison.title}; {fixed}".strip("; "), 60), fontsize=8)
         ax.set_xlabel("training iterations")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        counts = [len(g.runs) for g in groups]
+        outside_legend(ax, title=wrap(band_note(counts) + ("; dotted: lr decays" if numbers.get("markers", {})
+                                                           .get("lr_decays") else ""), 45))
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     return save(figure, path)
 
 
+def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
+    """Fig. 8/10 condensed: maximum mean accuracy and speed-up at eps = 0.005 against the swept value."""
+    from matplotlib.transforms import blended_transform_factory
+
+    short = key.split(".")[-1]
+    figure, axes = new_figure(1, 2, width=4.6, height=3.6)
+    acc_ax, speed_ax = axes[0]
+    panels = [p for p in summary if len(p["points"]) > 0]
+    for panel, color in zip(panels, colors(len(panels))):
+        points = sorted(panel["points"], key=lambda p: p["value"])
+        x = np.array([p["value"] for p in points], dtype=float)
+        label = (panel["fixed"] or "all") + f", n={'/'.join(sorted({str(p['seeds']) for p in points}))}"
+        acc = np.array([p["max_mean_acc"] for p in points])
+        acc_err = np.abs(np.stack([acc - [p["acc_p16"] for p in points], [p["acc_p84"] for p in points] - acc]))
+        acc_ax.errorbar(x, acc, yerr=acc_err, color=color, marker="o", capsize=3, label=label)
+        if any("speedup" in p for p in points):
+            speed = np.array([np.nan if p.get("speedup") is None else p["speedup"] for p in points], dtype=float)
+            low = np.array([np.nan if p.get("speedup_p16") is None else p["speedup_p16"] for p in points])
+            high = np.array([np.nan if p.get("speedup_p84") is None else p["speedup_p84"] for p in points])
+            err = np.nan_to_num(np.abs(np.stack([speed - low, high - speed])))
+            speed_ax.errorbar(x, speed, yerr=err, color=color, marker="o", capsize=3, label=label)
+            missing = np.isnan(speed)
+            if missing.any():
+                transform = blended_transform_factory(speed_ax.transData, speed_ax.transAxes)
+                speed_ax.plot(x[missing], np.full(missing.sum(), 0.03), marker="x", color=color, linestyle="none",
+                              transform=transform, clip_on=False)
+    if "A_b" in numbers:
+        acc_ax.axhline(numbers["A_b"], label=f"A_b ({numbers.get('baseline')})", **BASELINE_LINE)
+        speed_ax.axhline(1.0, color="black", linestyle="--", linewidth=1.2, label=f"{numbers.get('baseline')} = 1")
+        speed_ax.plot([], [], marker="x", color="dimgrey", linestyle="none", label="x: not reached")
+    eps = summary[0]["eps"] if summary else "0.005"
+    acc_ax.set_xlabel(short)
+    acc_ax.set_ylabel("maximum mean test accuracy")
+    acc_ax.set_title(wrap(f"{comparison.title}: sensitivity to {short}", 50), fontsize=8)
+    speed_ax.set_xlabel(short)
+    speed_ax.set_ylabel(f"speed-up t_b / t_n at eps = {eps}")
+    speed_ax.set_ylim(bottom=0)
+    speed_ax.set_title("mean curve's speed-up; bars: 16-84% of the seeds that reach it", fontsize=8)
+    for ax in (acc_ax, speed_ax):
+        ax.grid(alpha=0.3)
+    counts = [p["seeds"] for panel in panels for p in panel["points"]]
+    outside_legend(speed_ax, title=wrap("bars: 16th-84th percentile over seeds"
+                                        + ("; under 3 seeds they only span the runs" if min(counts, default=3) < MIN_SEEDS
+                                           else ""), 40))
+    return save(figure, path)
+
+
 # -- Fig. 3, 11, 15 ------------------------------------------------------------------------
 def class_importance(numbers: dict, path: Path) -> Path:
+    """Each class's share of the weight: mean over seeds, 16-84% error bars, the uniform share 1/C."""
+    from matplotlib.patches import Patch
+
     groups = numbers["groups"]
     rows, cols = grid_shape(len(groups), 2)
     names = numbers["class_names"]
-    figure, axes = new_figure(rows, cols, width=max(5.0, 0.45 * len(names) + 2), height=3.6)
+    figure, axes = new_figure(rows, cols, width=max(5.0, 0.45 * len(names) + 2), height=3.8)
     augmented = set(numbers["augmented_classes"])
     for ax, group in zip(axes.flat, groups):
         mean = np.array(group["class_importance_mean"])
         error = np.abs(np.stack([mean - np.array(group["class_importance_p16"]),
                                  np.array(group["class_importance_p84"]) - mean]))
         bar_colors = ["tab:orange" if c in augmented else "tab:blue" for c in range(len(mean))]
-        ax.bar(range(len(mean)), mean, yerr=error, color=bar_colors, capsize=2)
-        ax.axhline(1 / len(mean), color="grey", linewidth=0.8, linestyle=":")
+        seeds = len(group["seeds"])
+        ax.bar(range(len(mean)), mean, yerr=error if seeds > 1 else None, color=bar_colors, capsize=2)
+        ax.axhline(1 / len(mean), color="grey", linewidth=1, linestyle=":")
         rho = group["spearman_between_seeds"]
-        rho_text = f"rho between seeds {rho:.2f}" if rho is not None else "one seed"
-        caption = f"{rho_text}, n={len(group['seeds'])}" + ("; orange: replicated classes" if augmented else "")
-        ax.set_title(wrap(group["label"], 60) + "\n" + caption, fontsize=8)
+        rho_text = f"mean Spearman rho between seeds {rho:.2f}" if rho is not None else "one seed: no rho"
+        ax.set_title(wrap(group["label"], 60) + f"\n{rho_text}, {seeds_text(seeds)}", fontsize=8)
         ax.set_xticks(range(len(mean)))
         ax.set_xticklabels(names[:len(mean)], rotation=60, fontsize=7, ha="right")
-        ax.set_ylabel("class importance")
+        ax.set_xlabel("class")
+        ax.set_ylabel("share of the total weight")
+        handles = [Patch(color="tab:blue", label="mean over seeds" + (", bars 16-84%" if seeds > 1 else "")),
+                   plt_line("grey", ":", f"uniform share 1/C = {1 / len(mean):.3g}")]
+        if augmented:
+            handles.insert(1, Patch(color="tab:orange", label="replicated (augmented) class"))
+        outside_legend(ax, handles, [h.get_label() for h in handles])
     for ax in list(axes.flat)[len(groups):]:
         ax.set_visible(False)
     return save(figure, path)
 
 
+def plt_line(color: str, style: str, label: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, linestyle=style, label=label)
+
+
 # -- Fig. 13 -------------------------------------------------------------------------------
 def sorted_weights(bucket: list, path: Path) -> Path:
+    """Samples sorted by their mean weight over seeds; each seed's weights in a colour of its own."""
     rows, cols = grid_shape(len(bucket), 2)
-    figure, axes = new_figure(rows, cols, width=6)
+    figure, axes = new_figure(rows, cols, width=5.5)
     for ax, item in zip(axes.flat, bucket):
         mean, per_seed = metrics.sorted_by_mean(item.weights)
         rank = np.arange(1, len(mean) + 1)
-        for seed_weights in per_seed:
-            ax.scatter(rank, seed_weights, s=2, color="navy", alpha=0.3, linewidths=0, rasterized=True)
+        for seed, seed_weights, color in zip(item.seeds, per_seed, colors(len(per_seed))):
+            ax.scatter(rank, seed_weights, s=3, color=color, alpha=0.5, linewidths=0, rasterized=True,
+                       label=f"seed {seed}")
         ax.plot(rank, mean, color="tab:red", linestyle="--", linewidth=1.2, label="mean over seeds")
-        ax.set_title(wrap(f"{item.group.full_label} (n={len(item.seeds)})", 60), fontsize=8)
-        ax.set_xlabel("rank by mean weight")
+        ax.set_title(wrap(f"{item.group.full_label} ({seeds_text(len(item.seeds))})", 60), fontsize=8)
+        ax.set_xlabel("rank r by mean weight (lowest first)")
         ax.set_ylabel("sample weight w_i")
-        ax.legend(fontsize=7)
+        outside_legend(ax)
+        for handle in ax.get_legend().legend_handles:
+            if hasattr(handle, "set_sizes"):
+                handle.set_sizes([20])
+                handle.set_alpha(1)
     for ax in list(axes.flat)[len(bucket):]:
         ax.set_visible(False)
     return save(figure, path)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from sample_importance.report import metrics
+from sample_importance.report import metrics, names
 from sample_importance.report.runs import LABEL_GROUPS, Run
 
 # `experiment` names the file a run came from, not what it ran: two experiment files that run the
@@ -91,7 +91,8 @@ class Group:
     settings: dict
     runs: list[Run] = field(default_factory=list)  # finished runs, the statistics' input
     partial: list[Run] = field(default_factory=list)  # partial and failed runs of the same settings
-    label: str = ""  # what sets it apart within its comparison set
+    label: str = ""  # its display name within its comparison set (names.py), unique there
+    config_label: str = ""  # the config keys that set it apart (``importance gamma=0.5``)
     set_title: str = ""  # its comparison set's title (data, model, schedule)
     is_baseline: bool = False
     _curves: metrics.Curves | None = None
@@ -192,18 +193,20 @@ def describe(settings: dict, keys: list[str], always: tuple[str, ...] = ()) -> s
 
 
 def label_groups(groups: list[Group]) -> None:
-    """Legends name the method and whatever else differs; groups that still collide get more keys."""
+    """Display names in the paper's notation (names.py); groups that still collide get the config keys
+    that tell them apart. ``config_label`` keeps the config description (sampler and varying keys)."""
     keys = varying_keys([g.settings for g in groups])
     for group in groups:
-        group.label = describe(group.settings, keys, always=("sampler",)) or "runs"
+        group.config_label = describe(group.settings, keys, always=("sampler",)) or "runs"
+        group.label = names.method_name(group.settings) or group.config_label
     by_label: dict[str, list[Group]] = {}
     for group in groups:
         by_label.setdefault(group.label, []).append(group)
     for same in by_label.values():
         if len(same) > 1:
-            extra = [k for k in varying_keys([g.settings for g in same], include_targets=True) if k not in keys]
+            extra = varying_keys([g.settings for g in same], include_targets=True)
             for group in same:
-                group.label = " ".join(p for p in (group.label, describe(group.settings, extra)) if p)
+                group.label = f"{group.label} [{describe(group.settings, extra)}]"
 
 
 def matches(group: Group, spec: tuple[tuple[str, str], ...]) -> bool:
@@ -257,7 +260,15 @@ def make_comparison_sets(groups: list[Group], baseline_spec=None,
         sets.setdefault(key_of(common), ComparisonSet(common, [])).groups.append(group)
     comparisons = list(sets.values())
     title_keys = varying_keys([c.settings for c in comparisons])
-    titles = [describe(c.settings, title_keys, always=("dataset", "model", "schedule")) for c in comparisons]
+    titles = [names.set_title(c.settings) or describe(c.settings, title_keys, always=("dataset", "model", "schedule"))
+              for c in comparisons]
+    for title in set(titles):  # sets with the same data and model: add what else differs (schedule, ...)
+        same = [i for i, t in enumerate(titles) if t == title]
+        if len(same) > 1:
+            keys = [k for k in varying_keys([comparisons[i].settings for i in same]) if k not in ("dataset", "model")]
+            for i in same:
+                extra = describe(comparisons[i].settings, keys, always=("schedule",) if "schedule" in keys else ())
+                titles[i] = f"{title}, {extra}" if extra else title
     for number, (comparison, title) in enumerate(zip(comparisons, titles), 1):
         comparison.number = number
         if len(title) > MAX_TITLE:
