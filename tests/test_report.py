@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,9 @@ BASELINE_MEAN = [0.50, 0.70, 0.80, 0.85, 0.84]  # A_b = 0.85, first at t_b = 40
 METHOD_MEAN = [0.60, 0.845, 0.852, 0.86, 0.86]  # reaches 0.85 at 30, 0.845 at 20
 GAMMA1_MEAN = [0.55, 0.75, 0.849, 0.851, 0.86]  # reaches 0.85 at 40, 0.845 at 30
 CLASS_NAMES = ["zero", "one", "two"]
+# Seconds per training iteration in the synthetic runs' event wall times (the method's scoring
+# pass makes it slower per iteration).
+SECONDS_PER_STEP = {"uniform": 1.0, "importance": 1.5}
 # The groups' display names (the paper's notation).
 SCAN, OURS05, OURS1 = "SGD-Scan", "ours (E=1, γ=0.5)", "ours (E=1, γ=1)"
 LABELS = [0, 0, 1, 1, 2, 2]
@@ -44,7 +49,7 @@ def run_config(sampler: str, seed: int, settings: dict) -> dict:
         "sampler": {"_target_": target, **settings},
         "loss": {"_target_": "sample_importance.loss.cross_entropy.CrossEntropy"},
         "schedule": {"_target_": "sample_importance.schedule.sgd_multistep.SGDMultiStep", "max_epochs": 5,
-                     "batch_size": 2, "lr": 0.1},
+                     "batch_size": 2, "lr": 0.1, "lr_milestones_epochs": [3]},
         "trainer": {"max_epochs": "${schedule.max_epochs}", "enable_progress_bar": seed == 1},
         "paths": {"output_dir": "${hydra:runtime.output_dir}", "data_dir": "data"},
     }
@@ -63,19 +68,24 @@ def write_hydra_files(folder: Path, sampler: str, seed: int, settings: dict) -> 
 
 def write_run(folder: Path, sampler: str, seed: int, mean: list[float], settings: dict | None = None,
               finished: bool = True, epochs_logged: int = len(STEPS), weights: list[float] | None = None,
-              extra_iterations: int | None = None, hydra: bool = True, grid_image: bool = False) -> Path:
-    """A run folder as train.py and Hydra leave it."""
+              extra_iterations: int | None = None, hydra: bool = True, grid_image: bool = False,
+              seconds_per_step: float | None = None) -> Path:
+    """A run folder as train.py and Hydra leave it; its evaluations are logged ``seconds_per_step`` x
+    the iteration after the writer opened (default: the sampler's SECONDS_PER_STEP)."""
     from torch.utils.tensorboard import SummaryWriter
 
     settings = settings or {}
     folder.mkdir(parents=True)
+    steps = STEPS[:len(mean)]
     accuracy = [round(m + OFFSET[seed], 10) for m in mean]
+    rate = seconds_per_step if seconds_per_step is not None else SECONDS_PER_STEP[sampler]
     if hydra:
         write_hydra_files(folder, sampler, seed, settings)
     (folder / "train.log").write_text("[INFO] started\n")
+    opened = time.time()  # the writer's first event follows within milliseconds
     with SummaryWriter(str(folder / "tensorboard")) as writer:
-        for step, acc in list(zip(STEPS, accuracy))[:epochs_logged]:
-            writer.add_scalar("test/acc", acc, step)
+        for step, acc in list(zip(steps, accuracy))[:epochs_logged]:
+            writer.add_scalar("test/acc", acc, step, walltime=opened + rate * step)
             writer.add_scalar("test/acc_augmented", acc + 0.05, step)
             writer.add_scalar("test/acc_other", acc - 0.05, step)
         if grid_image:
@@ -90,11 +100,12 @@ def write_run(folder: Path, sampler: str, seed: int, mean: list[float], settings
         if extra_iterations is not None:
             sampler_settings["extra_iterations"] = extra_iterations
         summary = {
-            "best_test_acc": max(accuracy), "best_step": STEPS[int(np.argmax(accuracy))],
+            "best_test_acc": max(accuracy), "best_step": steps[int(np.argmax(accuracy))],
             "final_test_acc": accuracy[-1],
             "final_test": {"acc": accuracy[-1], "acc_augmented": accuracy[-1] + 0.05,
                            "acc_other": accuracy[-1] - 0.05},
-            "test_acc_history": [[s, a] for s, a in zip(STEPS, accuracy)], "total_steps": 50, "steps_per_epoch": 10,
+            "test_acc_history": [[s, a] for s, a in zip(steps, accuracy)], "total_steps": steps[-1],
+            "steps_per_epoch": 10,
             "epochs": 5, "seed": seed, "dataset": "synthetic", "model": "lenet", "sampler": sampler,
             "loss": "cross_entropy", "schedule": "tiny", "experiment": None, "sampler_settings": sampler_settings,
             "num_train": 6, "augmented_classes": [1], "class_names": CLASS_NAMES, "world_size": 1,
@@ -353,3 +364,190 @@ def test_command_line(sweep, tmp_path):
     result = run_cli(["-m", "sample_importance.report", str(tmp_path / "absent")], cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'absent'}: no such run folder"]
+
+
+# -- paper notation, headline, time, sensitivity, tables, degenerate input ------------------------
+def test_display_names_follow_the_paper():
+    from sample_importance.report import names
+
+    assert names.method_name({"sampler": "uniform", "loss": "cross_entropy"}) == "SGD-Scan"
+    assert names.method_name({"sampler": "uniform", "loss": "focal", "loss.gamma": 2.0}) == "focal loss (γ=2)"
+    assert names.method_name({"sampler": "importance", "loss": "cross_entropy", "sampler.burn_in_epochs": 5,
+                              "sampler.gamma": 0.5, "sampler.score": "p_true", "sampler.weights_file": None,
+                              "sampler.weight_floor": 0.0, "sampler.unbiased": False}) == "ours (E=5, γ=0.5)"
+    assert names.method_name({"sampler": "importance", "sampler.burn_in_epochs": 5, "sampler.gamma": 0.5,
+                              "sampler.score": "loss"}) == "ours (E=5, γ=0.5, score loss)"
+    assert names.method_name({"sampler": "spv", "sampler.burn_in_epochs": 10, "sampler.epsilon": 0.2}) == \
+        "SGD-SPV (E=10, ε=0.2)"
+    assert names.method_name({"sampler": "el2n_pruning", "sampler.prune_fraction": 0.3}) == "EL2N (pruned=30%)"
+    assert names.method_name({"sampler": "class_importance", "sampler.burn_in_epochs": 5,
+                              "sampler.gamma": 0.5}) == "SGD-SCI (E=5, γ=0.5)"
+    assert names.method_name({"sampler": "something_new"}) is None  # the caller falls back to config keys
+    assert names.set_title({"dataset": "fashion_mnist_imbalanced", "model": "lenet",
+                            "dataset.imbalance.class_fraction": 0.2, "dataset.imbalance.replication": 5}) == \
+        "Fashion-MNIST, 2 of 10 classes x5, LeNet"
+    assert names.set_title({"dataset": "cifar100_imbalanced_a20", "model": "resnet50",
+                            "dataset.imbalance.class_fraction": 0.2, "dataset.imbalance.replication": 20}) == \
+        "CIFAR-100, 20 of 100 classes x20, ResNet50"
+    assert names.latex("ours (E=5, γ=0.5) 30% a_b") == r"ours (E=5, $\gamma$=0.5) 30\% a\_b"
+
+
+def test_headline_names_the_best_group_and_says_when_seeds_are_too_few(report):
+    report_file, numbers = report
+    head = numbers["comparisons"][0]["headline"]
+    # gamma=1's mean (seeds 0, 1) peaks at 0.865 > gamma=0.5's 0.86
+    assert head["best"] == OURS1 and head["max_mean_acc"] == pytest.approx(0.865)
+    assert head["accuracy_difference"] == pytest.approx(0.865 - 0.85)
+    # eps 0.005: the mean reaches 0.845 at 30, and so does each seed: 40 / 30
+    assert head["speedup"] == pytest.approx(40 / 30)
+    assert head["speedup_seed_range"] == pytest.approx([40 / 30, 40 / 30]) and head["seeds_not_reached"] == 0
+    assert head["test"]["test"] is None and head["test"]["n"] == 2  # two shared seeds: no test
+    top = report_file.read_text().split("## Headlines")[1].split("\n## ")[0]
+    assert f"best {OURS1}" in top and "1.33x in iterations" in top and "too few seeds (2" in top
+
+
+def test_accuracy_test_is_a_paired_t_test_over_shared_seeds():
+    from scipy import stats
+
+    group = {"seeds": [0, 1, 2, 3], "best_acc_per_seed": [0.80, 0.82, 0.81, 0.83]}
+    baseline = {"seeds": [3, 2, 1, 0], "best_acc_per_seed": [0.80, 0.82, 0.80, 0.79]}  # paired by seed, not order
+    result = analysis.paired_or_welch(group, baseline)
+    diffs = np.array([0.01, 0.02, -0.01, 0.03])
+    half = stats.t.ppf(0.975, 3) * diffs.std(ddof=1) / 2
+    assert result["test"].startswith("paired t-test") and result["n"] == 4
+    assert result["mean_difference"] == pytest.approx(0.0125)
+    assert result["ci95"] == pytest.approx([0.0125 - half, 0.0125 + half])
+    assert result["exceeds_seed_noise"] is False  # the interval holds 0
+    clear = analysis.paired_or_welch({"seeds": [0, 1, 2], "best_acc_per_seed": [0.9, 0.91, 0.92]},
+                                     {"seeds": [0, 1, 2], "best_acc_per_seed": [0.8, 0.8, 0.83]})
+    assert clear["exceeds_seed_noise"] is True and clear["ci95"][0] > 0
+    welch = analysis.paired_or_welch({"seeds": [0, 1, 2], "best_acc_per_seed": [0.9, 0.91, 0.92]},
+                                     {"seeds": [5, 6, 7], "best_acc_per_seed": [0.8, 0.8, 0.83]})
+    assert welch["test"].startswith("Welch") and welch["p_value"] == pytest.approx(
+        stats.ttest_ind([0.9, 0.91, 0.92], [0.8, 0.8, 0.83], equal_var=False).pvalue)
+    few = analysis.paired_or_welch({"seeds": [0], "best_acc_per_seed": [0.9]},
+                                   {"seeds": [0], "best_acc_per_seed": [0.8]})
+    assert few["test"] is None and few["exceeds_seed_noise"] is None
+
+
+def test_time_and_samples_to_accuracy_beside_iterations(report):
+    _, numbers = report
+    section = numbers["comparisons"][0]
+    # uniform logs 1 s per iteration, the method 1.5 s; batch size 2
+    assert section["t_b_seconds"] == pytest.approx(40.0, abs=0.5) and section["t_b_samples"] == 80
+    at = rows_by_label(section)[OURS05]["speedup"]["0.005"]
+    assert at["t_n"] == 20 and at["samples"] == 40
+    assert at["seconds"] == pytest.approx(30.0, abs=0.5)
+    assert at["speedup"] == pytest.approx(2.0) and at["speedup_time"] == pytest.approx(40 / 30, rel=0.03)
+    assert [s["seconds"] for s in at["per_seed"]] == pytest.approx([30, 30, 60], abs=0.5)  # seed 2 reaches it at 40
+    assert section["machines"] == ["host not recorded; device ?"]  # synthetic summaries record no machine
+
+
+def test_switch_and_lr_decay_markers_come_from_the_config(report):
+    _, numbers = report
+    markers = numbers["comparisons"][0]["markers"]
+    assert markers["lr_decays"] == [30]  # milestone epoch 3 x 10 iterations per epoch
+    assert markers["switches"] == {OURS05: [10], OURS1: [10]}  # E = 1
+
+
+def test_sensitivity_summary_has_best_accuracy_and_speedup_with_bands(report):
+    report_file, numbers = report
+    (item,) = numbers["comparisons"][0]["sensitivity"]
+    assert item["key"] == "sampler.gamma"
+    (panel,) = item["summary"]
+    low, high = panel["points"]
+    assert (low["value"], high["value"]) == (0.5, 1)
+    # gamma 0.5: seeds at the peak iteration 40: 0.86, 0.87, 0.85; speed-ups per seed 2, 2, 1
+    assert low["max_mean_acc"] == pytest.approx(0.86)
+    assert (low["acc_p16"], low["acc_p84"]) == (pytest.approx(0.85 + 0.32 * 0.01), pytest.approx(0.86 + 0.68 * 0.01))
+    assert low["speedup"] == pytest.approx(2.0)
+    assert (low["speedup_p16"], low["speedup_p84"]) == (pytest.approx(1.32), pytest.approx(2.0))
+    # gamma 1: seeds 0 and 1 at 50: 0.86, 0.87; both reach 0.845 at 30
+    assert (high["acc_p16"], high["acc_p84"]) == (pytest.approx(0.8616), pytest.approx(0.8684))
+    assert high["speedup"] == pytest.approx(40 / 30) and high["seeds_not_reached"] == 0
+    assert (report_file.parent / item["summary_figure"]).is_file()
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_tables_are_written_as_csv_and_latex_matching_report_json(report):
+    report_file, numbers = report
+    out = report_file.parent
+    section = numbers["comparisons"][0]
+    tables = section["tables"]
+    accuracy = read_csv(out / tables["accuracy"]["csv"])
+    assert [r["group"] for r in accuracy] == [g["label"] for g in section["groups"]]
+    for row, group in zip(accuracy, section["groups"]):
+        assert float(row["max mean acc"]) == group["max_mean_acc"]
+        assert int(row["at iteration"]) == group["max_mean_step"] and int(row["seeds"]) == len(group["seeds"])
+        assert float(row["std"]) == group["std_at_max"]
+    speed = read_csv(out / tables["speedup"]["csv"])
+    by_key = {(r["group"], r["eps"]): r for r in speed}
+    assert by_key[(SCAN, "0")]["role"] == "reference" and by_key[(SCAN, "0")]["speed-up"] == ""
+    for group in section["groups"][1:]:
+        for eps in section["eps_table"]:
+            row, at = by_key[(group["label"], eps)], group["speedup"][eps]
+            assert row["iterations"] == str(at["t_n"]) and float(row["speed-up"]) == at["speedup"]
+            assert float(row["seconds"]) == at["seconds"] and int(row["samples"]) == at["samples"]
+    sensitivity = read_csv(out / section["sensitivity"][0]["table"]["csv"])
+    assert [float(r["speed-up p16"]) for r in sensitivity] == [
+        p["speedup_p16"] for p in section["sensitivity"][0]["summary"][0]["points"]]
+    classes = read_csv(out / numbers["importance"][0]["tables"]["class_importance"]["csv"])
+    first = numbers["importance"][0]["groups"][0]
+    assert [float(r["share"]) for r in classes[:3]] == first["class_importance_mean"]
+    every = [tables[k] for k in tables] + [section["sensitivity"][0]["table"],
+                                           numbers["importance"][0]["tables"]["class_importance"]]
+    for entry in every:
+        tex = (out / entry["tex"]).read_text()
+        body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
+        assert "\\toprule" in tex and len(body) == len(read_csv(out / entry["csv"]))
+        assert all(line.endswith("\\\\") and line.count("&") == len(entry["columns"]) - 1 for line in body)
+    assert "ours (E=1, $\\gamma$=0.5)" in (out / tables["accuracy"]["tex"]).read_text()
+    assert f"([CSV]({tables['accuracy']['csv']}), [LaTeX]({tables['accuracy']['tex']}))" in report_file.read_text()
+
+
+def test_figures_18_19_are_drawn_once_for_groups_that_rank_samples_alike(tmp_path):
+    root = tmp_path / "sweep"
+    for seed in (0, 1):
+        write_run(root / f"u{seed}", "uniform", seed, BASELINE_MEAN)
+        for gamma, power in ((0.5, 1), (1, 2)):  # w and w**2: the same order of the samples
+            write_run(root / f"g{gamma}_{seed}", "importance", seed, METHOD_MEAN, {"burn_in_epochs": 1, "gamma": gamma},
+                      weights=[w ** power for w in GAMMA05_WEIGHTS[seed]], grid_image=True)
+    report_file = build_report([str(root)], out=tmp_path / "out", progress=False)
+    numbers = json.loads((tmp_path / "out" / "report.json").read_text())
+    (entry,) = numbers["importance"][0]["images"]
+    assert entry["groups"] == [OURS05, OURS1]
+    assert len(list((tmp_path / "out").glob("fig18_19_logged_*.png"))) == 1
+    assert f"{OURS05}, {OURS1}: the same ranking" in report_file.read_text()
+
+
+def test_one_run_one_group_reads_plainly(tmp_path):
+    write_run(tmp_path / "only", "uniform", 0, BASELINE_MEAN)
+    report_file = build_report([str(tmp_path / "only")], out=tmp_path / "out", progress=False)
+    text = report_file.read_text()
+    assert text.startswith("# Report\n\n1 run read from")
+    assert "± 0.0000" not in text and "| SGD-Scan (reference) | 0 | 0.8500 | 40 | 0.8400 |" in text
+    assert "one group only (SGD-Scan); nothing to compare" in text
+    numbers = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert numbers["comparisons"][0]["headline"]["best"] is None
+    assert read_csv(tmp_path / "out" / numbers["comparisons"][0]["tables"]["accuracy"]["csv"])[0]["std"] == ""
+
+
+def test_groups_of_different_lengths_and_one_seed(tmp_path):
+    write_run(tmp_path / "runs" / "u0", "uniform", 0, BASELINE_MEAN)
+    write_run(tmp_path / "runs" / "i0", "importance", 0, METHOD_MEAN[:3], {"burn_in_epochs": 1, "gamma": 0.5})
+    report_file = build_report([str(tmp_path / "runs")], out=tmp_path / "out", with_images=False, progress=False)
+    numbers = json.loads((tmp_path / "out" / "report.json").read_text())
+    section = numbers["comparisons"][0]
+    method = rows_by_label(section)[OURS05]
+    assert method["max_mean_step"] == 30 and method["speedup"]["0"]["t_n"] == 30  # 0.852 >= A_b = 0.85
+    head = section["headline"]
+    assert head["best"] == OURS05 and head["test"]["test"] is None and head["test"]["n"] == 1
+    text = report_file.read_text()
+    assert "too few seeds (1" in text and "± 0.0000" not in text
+    for png in (tmp_path / "out").glob("*.png"):
+        with Image.open(png) as image:
+            image.verify()

@@ -5,6 +5,7 @@ Other tools (the report, the benchmarks) read these files; keep the keys stable.
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -83,7 +84,28 @@ def summarize(cfg: DictConfig, trainer: pl.Trainer, datamodule, module, strategy
         "wall_time_s": float(wall_time_s),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "lightning": pl.__version__},
         "device": str(module.device),
+        "host": host_record(module.device),
     }
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def host_record(device) -> dict:
+    """Which machine a run's wall times come from (the report prints it beside the seconds)."""
+    record = {"name": platform.node(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+              "threads": torch.get_num_threads()}
+    if torch.device(device).type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(device)
+    return record
 
 
 def write_summary(output_dir: Path, summary: dict) -> None:

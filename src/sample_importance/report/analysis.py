@@ -31,7 +31,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return float("nan"), float("nan")
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None  # one: no spread
 
 
 def extra_iterations(run: Run) -> float:
@@ -73,7 +73,8 @@ def machine(run: Run) -> str:
     if host.get("gpu"):
         parts.append(str(host["gpu"]))
     if host.get("cpu"):
-        parts.append(f"{host['cpu']}" + (f", {host['cpu_count']} CPUs" if host.get("cpu_count") else ""))
+        parts.append(str(host["cpu"]) + (f", {host['cpu_count']} CPUs" if host.get("cpu_count") else "")
+                     + (f", {host['threads']} torch threads" if host.get("threads") else ""))
     if host.get("name"):
         parts.append(f"host {host['name']}")
     if not host:

@@ -48,6 +48,19 @@ def read_last_image(events_dir: Path, tag: str = EXTREMES_IMAGE_TAG) -> np.ndarr
     return np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
 
 
+def first_wall_time(events_dir: Path) -> float:
+    """The earliest event of the run's event files (a run writes more than one; each starts with a
+    file-version event when its writer opens, and the first writer opens when fitting starts)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    first = float("inf")
+    for path in Path(events_dir).glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            first = min(first, event.wall_time)
+            break  # events are written in time order within a file
+    return first
+
+
 def read_eval_times(events_dir: Path, tag: str = "test/acc") -> tuple[np.ndarray, np.ndarray] | None:
     """``(steps, seconds)``: when each evaluation was logged, in seconds since the run's first event.
 
@@ -58,7 +71,7 @@ def read_eval_times(events_dir: Path, tag: str = "test/acc") -> tuple[np.ndarray
     events = accumulator(events_dir)
     if tag not in events.Tags().get("scalars", []):
         return None
-    start = events.FirstEventTimestamp()
+    start = first_wall_time(events_dir)
     by_step = {int(event.step): float(event.wall_time) - start for event in events.Scalars(tag)}
     steps = np.array(sorted(by_step), dtype=np.int64)
     return steps, np.array([by_step[s] for s in steps.tolist()], dtype=float)

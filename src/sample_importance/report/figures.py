@@ -94,10 +94,12 @@ def mark_switches_and_decays(ax, numbers: dict, color_of: dict) -> list:
     if markers.get("lr_decays"):
         extra.append((Line2D([], [], color="grey", linestyle=":"), "learning-rate decay"))
     switched = False
+    low, high = ax.get_xlim()
     for label, steps in markers.get("switches", {}).items():
         for step in steps:
-            ax.plot([step], [1.0], marker="v", markersize=7, color=color_of.get(label, "black"), transform=transform,
-                    clip_on=False, linestyle="none")
+            if low <= step <= high:  # a marker outside the axes would float beside them
+                ax.plot([step], [1.0], marker="v", markersize=7, color=color_of.get(label, "black"),
+                        transform=transform, clip_on=False, linestyle="none", alpha=0.8)
             switched = True
     if switched:
         extra.append((Line2D([], [], marker="v", color="dimgrey", linestyle="none"), "switch to weighted drawing (E)"))
@@ -146,9 +148,6 @@ def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Pat
             line = ax.axhline(numbers["A_b"], **BASELINE_LINE)
             if not zoom:
                 handles.append((line, f"A_b = {numbers['A_b']:.4f} (max mean of the reference)"))
-        extra = mark_switches_and_decays(ax, numbers, color_of)
-        if not zoom:
-            handles += extra
         ax.set_xlabel("training iterations")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
@@ -159,6 +158,9 @@ def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Pat
             ax.set_title("second half of training", fontsize=9)
         else:
             ax.set_title(wrap(comparison.title, 60), fontsize=9)
+        extra = mark_switches_and_decays(ax, numbers, color_of)
+        if not zoom:
+            handles += extra
     from matplotlib.lines import Line2D
 
     handles.append((Line2D([], [], color="grey", linestyle="--", linewidth=0.8),
@@ -181,7 +183,7 @@ def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
     eps = np.array(numbers["eps_grid"])
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1.5,
                label=f"{numbers.get('baseline')} (reference), t_b = {numbers.get('t_b')}")
-    for row, color in zip(rows, colors(len(rows))):
+    for index, (row, color) in enumerate(zip(rows, colors(len(rows)))):
         values = np.array([np.nan if v is None else v for v in row["speedup_curve"]], dtype=float)
         missing = np.isnan(values)
         name = f"{row['label']}, n={len(row['seeds'])}"
@@ -191,13 +193,16 @@ def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
             name += f": not reached for eps < {eps[~missing][0]:g}"
         ax.plot(eps, values, marker=".", color=color, label=name, drawstyle="steps-post")
         if missing.any():
-            ax.plot(eps[missing], np.full(missing.sum(), 0.03), marker="x", color=color, linestyle="none",
-                    transform=transform, clip_on=False)
+            # one row of x per group, so that groups do not hide each other
+            ax.plot(eps[missing], np.full(missing.sum(), 0.03 + 0.035 * index), marker="x", color=color,
+                    linestyle="none", transform=transform, clip_on=False)
     if any(np.isnan(np.array([np.nan if v is None else v for v in r["speedup_curve"]], dtype=float)).any()
            for r in rows):
         ax.plot([], [], marker="x", color="dimgrey", linestyle="none", label="x: A_b - eps not reached by t_b")
     suffix = ", extra iterations counted" if numbers.get("extra_iterations_counted") else ""
     ax.set_title(wrap(f"{comparison.title}: speed-up over {numbers.get('baseline')}{suffix}", 60), fontsize=9)
+    ax.xaxis.set_major_formatter("{x:.3f}")
+    ax.set_xticks(np.round(np.linspace(0.0, 0.01, 6), 3))
     ax.set_xlabel("tolerance eps (target A_b - eps)")
     ax.set_ylabel("speed-up t_b / t_n (iterations)")
     ax.set_ylim(bottom=0)
@@ -230,15 +235,14 @@ def augmented_vs_other(splits: list[tuple[Group, dict]], comparison: ComparisonS
 def sensitivity(key: str, panels: list, comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
     """One panel per value of the other settings: a curve per value of ``key``, the reference in black."""
     rows, cols = grid_shape(len(panels), 2)
-    figure, axes = new_figure(rows, cols, width=5.0)
+    figure, axes = new_figure(rows, cols, width=7.0)
     short = key.split(".")[-1]
     baseline = comparison.baseline
     for ax, (fixed, groups) in zip(axes.flat, panels):
         for group, color in zip(groups, colors(len(groups))):
             curves = group.curves
             low, high = curves.band()
-            ax.plot(curves.steps, curves.mean, color=color,
-                    label=f"{short}={group.settings[key]} ({group.label}), n={len(group.runs)}")
+            ax.plot(curves.steps, curves.mean, color=color, label=group_name(group))
             if len(group.runs) > 1:
                 ax.fill_between(curves.steps, low, high, color=color, alpha=0.15, linewidth=0)
         if baseline is not None:
@@ -300,7 +304,12 @@ def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet
     for ax in (acc_ax, speed_ax):
         ax.grid(alpha=0.3)
     counts = [p["seeds"] for panel in panels for p in panel["points"]]
-    outside_legend(speed_ax, title=wrap("bars: 16th-84th percentile over seeds"
+    handles, labels = speed_ax.get_legend_handles_labels()
+    for handle, label in zip(*acc_ax.get_legend_handles_labels()):
+        if label.startswith("A_b"):
+            handles.insert(0, handle)
+            labels.insert(0, label)
+    outside_legend(speed_ax, handles, labels, title=wrap("bars: 16th-84th percentile over seeds"
                                         + ("; under 3 seeds they only span the runs" if min(counts, default=3) < MIN_SEEDS
                                            else ""), 40))
     return save(figure, path)

@@ -82,7 +82,9 @@ def format_value(value) -> str:
 
 def slugify(text: str) -> str:
     """A file-name-safe version of a label."""
-    kept = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in text)
+    for letter, word in (("γ", "gamma"), ("ε", "eps"), ("α", "alpha")):
+        text = text.replace(letter, word)
+    kept = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-." else "_" for ch in text)
     return "_".join(part for part in kept.split("_") if part) or "runs"
 
 
