@@ -268,7 +268,8 @@ def test_every_figure_is_a_valid_png(report):
     report_file, numbers = report
     out = report_file.parent
     for prefix in ("fig1_accuracy_", "fig2_speedup_", "fig4_augmented_vs_other_", "fig3_class_importance_",
-                   "fig13_sorted_weights_", "fig8_10_sensitivity_sampler.gamma_", "fig18_19_logged_"):
+                   "fig13_sorted_weights_", "fig8_10_sensitivity_sampler.gamma_", "fig8_10_summary_sampler.gamma_",
+                   "fig18_19_logged_"):
         assert len(list(out.glob(f"{prefix}*.png"))) == 1, prefix
     for png in out.glob("*.png"):
         assert png.stat().st_size > 1000

@@ -81,6 +81,17 @@ def test_report_of_real_runs(sweep):
     assert "| SGD-Scan (reference) | 0 |" in text and "| ours (E=1, γ=0.5) | 0 |" in text
     assert "None: every run finished" in text
 
+    # the times: seconds to each evaluation from the events, and the machine they come from
+    assert importance["host"]["cpu"] and importance["host"]["cpu_count"] >= 1
+    assert section["machines"] == [f"{importance['host']['cpu']}, {importance['host']['cpu_count']} CPUs, "
+                                   f"{importance['host']['threads']} torch threads; host {importance['host']['name']}; "
+                                   f"device cpu; torch {torch.__version__}"]
+    assert 0 < section["t_b_seconds"] <= uniform["wall_time_s"]
+    assert section["t_b_samples"] == section["t_b"] * 32  # TINY's batch size
+    for png in out.glob("*.png"):
+        with Image.open(png) as image:
+            image.verify()
+
 
 def test_hparams_tab_has_settings_and_accuracy_for_every_run(sweep):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

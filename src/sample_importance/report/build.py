@@ -250,6 +250,11 @@ def ranking_classes(bucket) -> list[list]:
     return classes
 
 
+def constant_within_classes(item) -> bool:
+    return all(np.ptp(seed_weights[item.labels == c]) == 0 for seed_weights in item.weights
+               for c in np.unique(item.labels))
+
+
 def extreme_images(bucket, output: Path, data_dir: str | None) -> tuple[list[dict], str]:
     """Fig. 18-19 once per ranking (groups whose weights order the samples alike share a figure),
     from the rebuilt data or else from the logged grids."""
@@ -268,6 +273,9 @@ def extreme_images(bucket, output: Path, data_dir: str | None) -> tuple[list[dic
         names = item.class_names or [str(c) for c in range(item.num_classes)]
         slug = item.group.slug()
         entry = {"label": item.group.full_label, "groups": shared}
+        if constant_within_classes(item):  # SGD-SCI draws by class: no sample is easier than another
+            result.append({**entry, "note": "weights are equal within each class: no easiest or hardest sample"})
+            continue
         if pixels is not None and len(labels) == len(item.labels) and (labels == item.labels).all():
             easiest, hardest = images.extremes(item.weights, item.labels, pixels, item.num_classes)
             easy = figures.image_table(easiest, rows, names, f"{title}: easiest training image per class "

@@ -32,7 +32,9 @@ def save(figure: Figure, path: Path) -> Path:
     with warnings.catch_warnings():  # long titles: a figure that cannot fit them is still readable
         warnings.simplefilter("ignore", UserWarning)
         figure.tight_layout()
-    figure.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.1)
+    legends = [ax.get_legend() for ax in figure.axes if ax.get_legend() is not None] + list(figure.legends)
+    extra = figure.get_default_bbox_extra_artists() + legends  # the legends are outside tight_layout
+    figure.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.1, bbox_extra_artists=extra)
     return path
 
 
@@ -52,8 +54,17 @@ def outside_legend(ax, handles=None, labels=None, title: str | None = None) -> N
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
-                  title=title, title_fontsize=7, alignment="left")
+        legend = ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                           borderaxespad=0.0, title=title, title_fontsize=7, alignment="left")
+        # Out of tight_layout (which would shrink the axes to make room); savefig's tight box adds its width.
+        legend.set_in_layout(False)
+
+
+def legend_above(figure: Figure, handles: list, labels: list) -> None:
+    """One legend for every panel, above them (panels side by side would cover each other's legends)."""
+    legend = figure.legend(handles, labels, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                           ncol=min(len(handles), 4), frameon=False)
+    legend.set_in_layout(False)
 
 
 def grid_shape(count: int, max_cols: int = 4) -> tuple[int, int]:
@@ -177,7 +188,7 @@ def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
     from matplotlib.transforms import blended_transform_factory
 
     rows = [row for row in numbers["groups"] if "speedup_curve" in row and not row["baseline"]]
-    figure, axes = new_figure(width=6.0)
+    figure, axes = new_figure(width=6.5)
     ax = axes[0][0]
     transform = blended_transform_factory(ax.transData, ax.transAxes)
     eps = np.array(numbers["eps_grid"])
@@ -234,8 +245,8 @@ def augmented_vs_other(splits: list[tuple[Group, dict]], comparison: ComparisonS
 # -- Fig. 8 and 10 -------------------------------------------------------------------------
 def sensitivity(key: str, panels: list, comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
     """One panel per value of the other settings: a curve per value of ``key``, the reference in black."""
-    rows, cols = grid_shape(len(panels), 2)
-    figure, axes = new_figure(rows, cols, width=7.0)
+    rows, cols = len(panels), 1  # one column: each panel's legend sits beside it
+    figure, axes = new_figure(rows, cols, width=7.0, height=3.8)
     short = key.split(".")[-1]
     baseline = comparison.baseline
     for ax, (fixed, groups) in zip(axes.flat, panels):
@@ -271,24 +282,28 @@ def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet
     figure, axes = new_figure(1, 2, width=4.6, height=3.6)
     acc_ax, speed_ax = axes[0]
     panels = [p for p in summary if len(p["points"]) > 0]
-    for panel, color in zip(panels, colors(len(panels))):
+    for index, (panel, color) in enumerate(zip(panels, colors(len(panels)))):
         points = sorted(panel["points"], key=lambda p: p["value"])
         x = np.array([p["value"] for p in points], dtype=float)
         label = (panel["fixed"] or "all") + f", n={'/'.join(sorted({str(p['seeds']) for p in points}))}"
-        acc = np.array([p["max_mean_acc"] for p in points])
-        acc_err = np.abs(np.stack([acc - [p["acc_p16"] for p in points], [p["acc_p84"] for p in points] - acc]))
-        acc_ax.errorbar(x, acc, yerr=acc_err, color=color, marker="o", capsize=3, label=label)
+        # bands as vertical bars from the 16th to the 84th percentile (a speed-up band is over the seeds
+        # that reach A_b - eps, so it need not contain the mean curve's speed-up)
+        acc_ax.plot(x, [p["max_mean_acc"] for p in points], color=color, marker="o", label=label)
+        acc_ax.vlines(x, [p["acc_p16"] for p in points], [p["acc_p84"] for p in points], color=color, linewidth=3,
+                      alpha=0.4)
+        acc_ax.set_xticks(x)
         if any("speedup" in p for p in points):
             speed = np.array([np.nan if p.get("speedup") is None else p["speedup"] for p in points], dtype=float)
             low = np.array([np.nan if p.get("speedup_p16") is None else p["speedup_p16"] for p in points])
             high = np.array([np.nan if p.get("speedup_p84") is None else p["speedup_p84"] for p in points])
-            err = np.nan_to_num(np.abs(np.stack([speed - low, high - speed])))
-            speed_ax.errorbar(x, speed, yerr=err, color=color, marker="o", capsize=3, label=label)
+            speed_ax.plot(x, speed, color=color, marker="o", label=label)
+            speed_ax.vlines(x, low, high, color=color, linewidth=3, alpha=0.4)
+            speed_ax.set_xticks(x)
             missing = np.isnan(speed)
             if missing.any():
                 transform = blended_transform_factory(speed_ax.transData, speed_ax.transAxes)
-                speed_ax.plot(x[missing], np.full(missing.sum(), 0.03), marker="x", color=color, linestyle="none",
-                              transform=transform, clip_on=False)
+                speed_ax.plot(x[missing], np.full(missing.sum(), 0.03 + 0.035 * index), marker="x", color=color,
+                              linestyle="none", transform=transform, clip_on=False)
     if "A_b" in numbers:
         acc_ax.axhline(numbers["A_b"], label=f"A_b ({numbers.get('baseline')})", **BASELINE_LINE)
         speed_ax.axhline(1.0, color="black", linestyle="--", linewidth=1.2, label=f"{numbers.get('baseline')} = 1")
@@ -340,11 +355,11 @@ def class_importance(numbers: dict, path: Path) -> Path:
         ax.set_xticklabels(names[:len(mean)], rotation=60, fontsize=7, ha="right")
         ax.set_xlabel("class")
         ax.set_ylabel("share of the total weight")
-        handles = [Patch(color="tab:blue", label="mean over seeds" + (", bars 16-84%" if seeds > 1 else "")),
-                   plt_line("grey", ":", f"uniform share 1/C = {1 / len(mean):.3g}")]
-        if augmented:
-            handles.insert(1, Patch(color="tab:orange", label="replicated (augmented) class"))
-        outside_legend(ax, handles, [h.get_label() for h in handles])
+    handles = [Patch(color="tab:blue", label="mean share over seeds, error bars 16th-84th percentile"),
+               plt_line("grey", ":", f"uniform share 1/C = {1 / len(names):.3g}")]
+    if augmented:
+        handles.insert(1, Patch(color="tab:orange", label="replicated (augmented) class"))
+    legend_above(figure, handles, [h.get_label() for h in handles])
     for ax in list(axes.flat)[len(groups):]:
         ax.set_visible(False)
     return save(figure, path)
@@ -359,23 +374,24 @@ def plt_line(color: str, style: str, label: str):
 # -- Fig. 13 -------------------------------------------------------------------------------
 def sorted_weights(bucket: list, path: Path) -> Path:
     """Samples sorted by their mean weight over seeds; each seed's weights in a colour of its own."""
+    from matplotlib.lines import Line2D
+
     rows, cols = grid_shape(len(bucket), 2)
     figure, axes = new_figure(rows, cols, width=5.5)
+    seeds = sorted({s for item in bucket for s in item.seeds}, key=str)
+    palette = dict(zip(seeds, [c for c in colors(len(seeds) + 1) if c != colors(4)[3]]))  # red is the mean's
     for ax, item in zip(axes.flat, bucket):
         mean, per_seed = metrics.sorted_by_mean(item.weights)
         rank = np.arange(1, len(mean) + 1)
-        for seed, seed_weights, color in zip(item.seeds, per_seed, colors(len(per_seed))):
-            ax.scatter(rank, seed_weights, s=3, color=color, alpha=0.5, linewidths=0, rasterized=True,
-                       label=f"seed {seed}")
-        ax.plot(rank, mean, color="tab:red", linestyle="--", linewidth=1.2, label="mean over seeds")
+        for seed, seed_weights in zip(item.seeds, per_seed):
+            ax.scatter(rank, seed_weights, s=3, color=palette[seed], alpha=0.5, linewidths=0, rasterized=True)
+        ax.plot(rank, mean, color="tab:red", linestyle="--", linewidth=1.2)
         ax.set_title(wrap(f"{item.group.full_label} ({seeds_text(len(item.seeds))})", 60), fontsize=8)
         ax.set_xlabel("rank r by mean weight (lowest first)")
         ax.set_ylabel("sample weight w_i")
-        outside_legend(ax)
-        for handle in ax.get_legend().legend_handles:
-            if hasattr(handle, "set_sizes"):
-                handle.set_sizes([20])
-                handle.set_alpha(1)
+    handles = [Line2D([], [], marker="o", linestyle="none", color=palette[s], label=f"seed {s}") for s in seeds]
+    handles.append(Line2D([], [], color="tab:red", linestyle="--", label="mean weight over seeds"))
+    legend_above(figure, handles, [h.get_label() for h in handles])
     for ax in list(axes.flat)[len(bucket):]:
         ax.set_visible(False)
     return save(figure, path)

@@ -181,21 +181,19 @@ def sensitivity(item: dict, section: dict) -> str:
     header = ["fixed", short, "seeds", "max mean acc [16%, 84%]"]
     with_speedup = "A_b" in section
     if with_speedup:
-        header += [f"speed-up at eps {item['summary'][0]['eps'] if item['summary'] else ''} [16%, 84%]"]
+        header += [f"speed-up at eps {item['summary'][0]['eps'] if item['summary'] else ''}: mean curve "
+                   "[16%, 84% of the seeds that reach it]"]
     rows = []
     for panel in item["summary"]:
         for p in panel["points"]:
             row = [panel["fixed"] or DASH, p["value"], p["seeds"],
                    f"{p['max_mean_acc']:.4f} [{p['acc_p16']:.4f}, {p['acc_p84']:.4f}]"]
             if with_speedup:
-                if p.get("speedup") is None:
-                    text = "not reached"
-                else:
-                    text = times(p["speedup"])
+                text = "mean not reached" if p.get("speedup") is None else times(p["speedup"])
                 if p.get("speedup_p16") is not None:
                     text += f" [{p['speedup_p16']:.2f}, {p['speedup_p84']:.2f}]"
                 if p.get("seeds_not_reached"):
-                    text += f", {p['seeds_not_reached']} of {p['seeds']} seeds not reached"
+                    text += f"; {p['seeds_not_reached']} of {p['seeds']} seeds do not reach it"
                 row.append(text)
             rows.append(row)
         for skipped in panel["skipped"]:
@@ -307,7 +305,9 @@ def importance(section: dict) -> str:
         if len(item.get("groups", [])) > 1:
             out.append(f"{', '.join(item['groups'])}: the same ranking of the samples on every seed (their weights "
                        "are monotone in each other), hence the same images: drawn once.\n\n")
-        if "easiest" in item:
+        if "note" in item:
+            out.append(f"{', '.join(item['groups'])}: {item['note']}.\n\n")
+        elif "easiest" in item:
             out.append(figure(item["easiest"], f"{item['label']}: easiest (Fig. 18)"))
             out.append(figure(item["hardest"], f"{item['label']}: hardest (Fig. 19)"))
         else:
