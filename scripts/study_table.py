@@ -14,8 +14,14 @@ def times(value) -> str:
     return "—" if value is None else f"{value:.2f}x"
 
 
+def pm(mean: float, std: float | None, group: dict) -> str:
+    """``mean ± std``; one seed has no spread, so just the value."""
+    return f"{mean:.4f}" if std is None or len(group.get("seeds", [0, 1])) < 2 else f"{mean:.4f} ± {std:.4f}"
+
+
 def label(text: str) -> str:
-    # the defaults a group label shows only because another group of the study varies them
+    # Reports before the paper's notation labelled groups by config keys; today's labels pass unchanged.
+    # The defaults a group label shows only because another group of the study varies them:
     text = text.replace(" loss=cross_entropy", "").replace(" score_source=eval_pass", "")
     text = text.replace("uniform loss=focal", "focal loss")
     return text.replace("uniform", "SGD-Scan").replace("importance burn_in_epochs=", "method E=").replace(" gamma=", ", gamma ")
@@ -31,9 +37,10 @@ def table(report: dict) -> str:
             cells = []
             for eps in ("0", "0.005", "0.01"):
                 speedup = group["speedup"][eps]
-                cells.append(f"**{times(speedup['speedup'])}** ({', '.join(times(s['speedup']) for s in speedup['per_seed'])})")
-            lines.append(f"| {label(group['label'])} | {group['max_mean_acc']:.4f} ± {group['std_at_max']:.4f} "
-                         f"({group['max_mean_step']}) | {group['final_acc_mean']:.4f} ± {group['final_acc_std']:.4f} | "
+                cells.append("reference" if group.get("baseline") else
+                             f"**{times(speedup['speedup'])}** ({', '.join(times(s['speedup']) for s in speedup['per_seed'])})")
+            lines.append(f"| {label(group['label'])} | {pm(group['max_mean_acc'], group['std_at_max'], group)} "
+                         f"({group['max_mean_step']}) | {pm(group['final_acc_mean'], group['final_acc_std'], group)} | "
                          + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
