@@ -535,6 +535,8 @@ def test_one_run_one_group_reads_plainly(tmp_path):
     numbers = json.loads((tmp_path / "out" / "report.json").read_text())
     assert numbers["comparisons"][0]["headline"]["best"] is None
     assert read_csv(tmp_path / "out" / numbers["comparisons"][0]["tables"]["accuracy"]["csv"])[0]["std"] == ""
+    assert "### Speed-up" not in text and "speedup" not in numbers["comparisons"][0]["figures"]  # nothing to compare
+    assert "(one seed: no band)" in text
 
 
 def test_groups_of_different_lengths_and_one_seed(tmp_path):

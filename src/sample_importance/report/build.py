@@ -111,7 +111,7 @@ def comparison_section(comparison, output: Path, eps_table, count_extra: bool) -
     slug = comparison.slug()
     accuracy = figures.accuracy_curves(comparison, numbers, output / f"fig1_accuracy_{slug}.png")
     numbers["figures"] = {"accuracy": accuracy.name}
-    if comparison.baseline is not None:
+    if comparison.baseline is not None and len(finished) > 1:  # something to compare with the baseline
         speedup = figures.speedups(comparison, numbers, output / f"fig2_speedup_{slug}.png")
         numbers["figures"]["speedup"] = speedup.name
     splits = [(g, s) for g in finished if (s := analysis.split_curves(g)) is not None]
@@ -148,7 +148,7 @@ def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
         tables.Column("std", tables.fixed(4)), tables.Column("at iteration"),
         tables.Column("final acc", tables.fixed(4)), tables.Column("final std", tables.fixed(4))],
         rows, f"{title}: maximum mean test accuracy over seeds (std over seeds at that iteration) and final accuracy")
-    if "A_b" in numbers:
+    if "A_b" in numbers and len(numbers["groups"]) > 1:
         rows = []
         for eps in numbers["eps_table"]:
             for r in numbers["groups"]:

@@ -87,7 +87,7 @@ def band_note(counts: list[int]) -> str:
     return note
 
 
-def group_name(group: Group, numbers: dict | None = None) -> str:
+def group_name(group: Group) -> str:
     role = " (reference)" if group.is_baseline else ""
     return f"{group.label}{role}, n={len(group.runs)}"
 

@@ -80,11 +80,11 @@ def headline(section: dict) -> str:
     title = section["title"] or "runs"
     if not section["groups"]:
         return f"- **{title}**: no finished run.\n"
-    if head.get("best") is None:
+    if head.get("best") is None or len(section["groups"]) == 1:
         return f"- **{title}**: one group only ({section['groups'][0]['label']}); nothing to compare.\n"
     text = f"- **{title}**: best {head['best']} (max mean accuracy {head['max_mean_acc']:.4f}"
     if "accuracy_difference" not in head:
-        return text + f"; no baseline, so no speed-up). {section.get('baseline_note', '')}\n"
+        return text + f"); no speed-up or test without a baseline: {section.get('baseline_note', '')}.\n"
     text += f", {head['accuracy_difference']:+.4f} vs {head['baseline']})"
     eps = head["eps"]
     if head["speedup"] is None:
@@ -149,12 +149,13 @@ def comparison(section: dict) -> str:
     few = sorted({len(r["seeds"]) for r in section["groups"] if len(r["seeds"]) < MIN_SEEDS})
     out.append("\n" + figure(section["figures"]["accuracy"], "test accuracy vs iterations (Fig. 1)"))
     out.append("Mean over seeds (n per group in the legend) with the 16th-84th percentile band"
-               + (f" (groups of {' or '.join(str(n) for n in few)} seeds: a band under {MIN_SEEDS} seeds only spans "
+               + (" (one seed: no band)" if few == [1] else
+                  f" (groups of {' or '.join(str(n) for n in few)} seeds: a band under {MIN_SEEDS} seeds only spans "
                   "those runs, not a spread to rely on)" if few else "")
                + "; black: the baseline (the reference); red dashed: A_b; vertical dashed: the first iteration a "
                "group's mean reaches A_b; triangles on top: the switch to weighted drawing (E); grey dotted: "
                "learning-rate decays (the schedule's milestones); dotted curves: partial runs.\n\n")
-    if "A_b" in section:
+    if "A_b" in section and any(not row["baseline"] for row in section["groups"]):
         out.append(speedup_tables(section))
         out.append(time_table(section))
     if section.get("augmented_vs_other"):
