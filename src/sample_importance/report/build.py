@@ -168,7 +168,8 @@ def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
             tables.Column("samples"), tables.Column("seconds", tables.fixed(1)),
             tables.Column("speed-up in time", tables.fixed(2))],
             rows, f"{title}: iterations, samples and seconds to reach A_b - eps = {numbers['A_b']:.4f} - eps "
-                  f"(the reference reaches A_b at t_b = {numbers['t_b']}); speed-up t_b / t_n (Eq. 3)")
+                  f"(the reference reaches A_b at t_b = {numbers['t_b']}); speed-up t_b / t_n (Eq. 3); "
+                  "—: A_b - eps not reached by t_b (or, for the reference, not applicable)")
     rows = [[c["label"], c["runs"], mean_or_none(c["wall_time_s"]), mean_or_none(c["total_steps"]),
              mean_or_none(c["scoring_time_s"]), mean_or_none(c["extra_iterations"])] for c in numbers["costs"]]
     result["costs"] = tables.write(output, f"costs_{slug}", [
@@ -179,7 +180,7 @@ def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
         rows = [[panel["fixed"], p["value"], p["label"], p["seeds"], p["max_mean_acc"], p["acc_p16"], p["acc_p84"],
                  p.get("speedup"), p.get("speedup_p16"), p.get("speedup_p84"), p.get("seeds_not_reached")]
                 for panel in item["summary"] for p in panel["points"]]
-        short = item["key"].split(".")[-1]
+        short = names.setting_name(item["key"])
         item["table"] = tables.write(output, f"sensitivity_{slugify(item['key'])}_{slug}", [
             tables.Column("fixed"), tables.Column(short), tables.Column("group"), tables.Column("seeds"),
             tables.Column("max mean acc", tables.fixed(4)), tables.Column("acc p16", tables.fixed(4)),

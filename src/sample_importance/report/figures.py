@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from sample_importance.report import metrics
 from sample_importance.report.analysis import MIN_SEEDS
 from sample_importance.report.groups import ComparisonSet, Group
+from sample_importance.report.names import setting_name
 
 DPI = 110
 BASELINE_LINE = dict(color="tab:red", linestyle="--", linewidth=1)
@@ -278,7 +279,7 @@ def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet
     """Fig. 8/10 condensed: maximum mean accuracy and speed-up at eps = 0.005 against the swept value."""
     from matplotlib.transforms import blended_transform_factory
 
-    short = key.split(".")[-1]
+    short = f"{setting_name(key)} ({key})"
     figure, axes = new_figure(1, 2, width=4.6, height=3.6)
     acc_ax, speed_ax = axes[0]
     panels = [p for p in summary if len(p["points"]) > 0]
@@ -311,7 +312,7 @@ def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet
     eps = summary[0]["eps"] if summary else "0.005"
     acc_ax.set_xlabel(short)
     acc_ax.set_ylabel("maximum mean test accuracy")
-    acc_ax.set_title(wrap(f"{comparison.title}: sensitivity to {short}", 50), fontsize=8)
+    acc_ax.set_title(wrap(f"{comparison.title}: sensitivity to {setting_name(key)}", 50), fontsize=8)
     speed_ax.set_xlabel(short)
     speed_ax.set_ylabel(f"speed-up t_b / t_n at eps = {eps}")
     speed_ax.set_ylim(bottom=0)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sample_importance.report.analysis import HEADLINE_EPS, MIN_SEEDS
+from sample_importance.report.names import setting_name
 
 DASH = "—"
 
@@ -177,8 +178,8 @@ def comparison(section: dict) -> str:
 
 
 def sensitivity(item: dict, section: dict) -> str:
-    short = item["key"].split(".")[-1]
-    out = [f"#### {short}{files(item.get('table'))}\n\n"]
+    short = setting_name(item["key"])
+    out = [f"#### {short} (`{item['key']}`){files(item.get('table'))}\n\n"]
     header = ["fixed", short, "seeds", "max mean acc [16%, 84%]"]
     with_speedup = "A_b" in section
     if with_speedup:

@@ -35,6 +35,13 @@ VARIANTS = (
     ("weight_floor", 0.0, "floor {}"),
 )
 LOSSES = {"cross_entropy": "", "focal": "focal loss"}
+# A swept setting as the paper writes it (sensitivity tables and axes).
+SETTING_SYMBOLS = {"sampler.burn_in_epochs": "E", "sampler.gamma": GAMMA, "loss.gamma": f"focal {GAMMA}"}
+
+
+def setting_name(key: str) -> str:
+    """``sampler.gamma`` -> ``γ``; a key without a symbol keeps its last part."""
+    return SETTING_SYMBOLS.get(key, key.split(".")[-1])
 
 DATASETS = {
     "digits": ("digits (8x8)", 10), "digits9": ("digits without 8", 9), "digits_imagefolder": ("digits (8x8)", 10),
