@@ -285,21 +285,26 @@ def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet
     panels = [p for p in summary if len(p["points"]) > 0]
     for index, (panel, color) in enumerate(zip(panels, colors(len(panels)))):
         points = sorted(panel["points"], key=lambda p: p["value"])
-        x = np.array([p["value"] for p in points], dtype=float)
+        values = np.array([p["value"] for p in points], dtype=float)
+        # panels side by side at each value, so their bars do not cover each other
+        span = np.ptp([p["value"] for panel in panels for p in panel["points"]]) or 1.0
+        x = values + 0.015 * span * (index - (len(panels) - 1) / 2)
         label = (panel["fixed"] or "all") + f", n={'/'.join(sorted({str(p['seeds']) for p in points}))}"
         # bands as vertical bars from the 16th to the 84th percentile (a speed-up band is over the seeds
         # that reach A_b - eps, so it need not contain the mean curve's speed-up)
         acc_ax.plot(x, [p["max_mean_acc"] for p in points], color=color, marker="o", label=label)
         acc_ax.vlines(x, [p["acc_p16"] for p in points], [p["acc_p84"] for p in points], color=color, linewidth=3,
                       alpha=0.4)
-        acc_ax.set_xticks(x)
+        acc_ax.set_xticks(values)
         if any("speedup" in p for p in points):
             speed = np.array([np.nan if p.get("speedup") is None else p["speedup"] for p in points], dtype=float)
             low = np.array([np.nan if p.get("speedup_p16") is None else p["speedup_p16"] for p in points])
             high = np.array([np.nan if p.get("speedup_p84") is None else p["speedup_p84"] for p in points])
             speed_ax.plot(x, speed, color=color, marker="o", label=label)
             speed_ax.vlines(x, low, high, color=color, linewidth=3, alpha=0.4)
-            speed_ax.set_xticks(x)
+            speed_ax.plot(np.r_[x, x], np.r_[low, high], marker="_", markersize=8, color=color, linestyle="none",
+                          alpha=0.7)  # a band of one value (one seed reached it) still shows
+            speed_ax.set_xticks(values)
             missing = np.isnan(speed)
             if missing.any():
                 transform = blended_transform_factory(speed_ax.transData, speed_ax.transAxes)
