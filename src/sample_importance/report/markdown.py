@@ -218,14 +218,16 @@ def time_table(section: dict) -> str:
                "set-up before fitting; a resumed run also counts its pause). Speed-up in time: the reference's "
                "seconds to t_b over the group's. The reference reaches A_b at "
                f"t_b = {section['t_b']}" + (f", {section['t_b_samples']} samples" if section.get("t_b_samples") else "")
-               + (f", {section['t_b_seconds']:.1f} s" if section.get("t_b_seconds") is not None else "") + ".\n\n")
+               + (f", {section['t_b_seconds']:.1f} s" if section.get("t_b_seconds") is not None else "") + ". "
+               "Seconds on a shared or busy machine, and the first job of a sweep process (one-time warm-up), "
+               "are slower than the iterations say: compare them only between runs made alike.\n\n")
     rows = []
     for row in section["groups"]:
         if row["baseline"]:
             continue
         for e in eps_keys:
             at = row["speedup"][e]
-            rows.append([row["label"], e, DASH if at["t_n"] is None else at["t_n"],
+            rows.append([row["label"], e, "not reached" if at["t_n"] is None else at["t_n"],
                          DASH if at["samples"] is None else at["samples"], num(at["seconds"], 1),
                          times(at["speedup"]), times(at["speedup_time"])])
     out.append(table(["group", "eps", "iterations", "samples", "seconds", "speed-up (iterations)",
