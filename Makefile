@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data
 ARGS ?=
 
-.PHONY: install data train test test-all tensorboard report bench study clean
+.PHONY: install data train test test-all tensorboard report bench gpu-check study clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ report: $(STAMP)
 # Wall-time benchmarks (about 7 minutes on 2 cores): benchmarks/results/<name>.json and a table (BENCHMARKS.md).
 bench: data
 	$(PY) -m benchmarks.run $(ARGS)
+
+# The GPU path in one call of at most 6 minutes: benchmarks/results/gpu.json and a table (BENCHMARKS.md).
+# No install step: on the GPU machine torch is there and the other dependencies come from the
+# wheels in .whl/ (BENCHMARKS.md); the .venv's python where there is one, else python3.
+gpu-check:
+	PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m benchmarks.gpu $(ARGS)
 
 # The CPU convergence study (about 20 minutes on 2 cores, 80 runs): logs/study/<time>/ with its reports.
 study: data

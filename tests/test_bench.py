@@ -92,3 +92,69 @@ def test_study_table_shows_each_groups_speedups_per_seed():
     row = study_table.table(report).splitlines()[4]
     assert row == ("| method E=5, gamma 0.5 | 0.8304 ± 0.0141 (1400) | 0.8304 ± 0.0141 | **2.71x** (1.73x, —) "
                    "| **2.00x** (2.00x, 2.00x) | **—** (—, 3.50x) |")
+
+
+def test_make_gpu_check_runs_every_part_in_its_tiny_cpu_mode(tmp_path):
+    """``make gpu-check`` on a machine without a GPU: the tiny mode, every part runs (GPU-only ones
+    say "no GPU"), the JSON holds each part's result and the table is printed."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "gpu.json"
+    done = subprocess.run(["make", "-s", "gpu-check", f"PY={sys.executable}", f"ARGS=--tiny --out {out}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(out.read_text())
+    parts = record["parts"]
+    assert record["mode"] == "tiny (CPU)" and record["skipped"] == []
+    assert {name: part["status"] for name, part in parts.items()} == dict.fromkeys(
+        ["data", "flops", "throughput", "scoring", "syncs", "method", "data_path", "framework"], "ok")
+    # CIFAR-10's pickle batches, written and read back through the project's CIFARSource
+    assert parts["data"]["result"]["train_images"] == [50, 3, 32, 32]
+    # counted, not hard-coded: about 0.56 and 1.30 GMACs a forward with the CIFAR stem
+    flops = parts["flops"]["result"]
+    assert 1.0e9 < flops["resnet18"]["forward_flops_per_image"] < 1.2e9
+    assert 2.4e9 < flops["resnet50"]["forward_flops_per_image"] < 2.8e9
+    row = parts["throughput"]["result"]["rows"]["resnet18 fp32"]
+    assert row["steps_per_s"] > 0 and row["projected_200_epochs_s"] == 78_000 / row["steps_per_s"]
+    assert 0 < parts["scoring"]["result"]["rows"]["resnet18"]["fraction_of_epoch"]
+    method = parts["method"]["result"]["single"]
+    assert method["same_indices_and_labels"] and method["weights_equal"] and method["train_samples"] == 50
+    for name in ("syncs", "data_path", "framework"):
+        assert parts[name]["result"] == {"gpu": "no GPU"}
+    assert "5 host-device syncs per steady step" in done.stdout and "no GPU" in done.stdout
+
+
+def test_gpu_check_records_a_failing_part_and_stops_at_its_time_budget(tmp_path):
+    """Item 7: a part that raises is recorded with its error and the next one runs; a part still
+    running when the budget ends is stopped, the parts after it are skipped; the JSON has all."""
+    import json
+    import time
+
+    from benchmarks.gpu import Check, run_parts
+
+    ran = []
+
+    def fails(check):
+        raise ValueError("broken on purpose")
+
+    def works(check):
+        ran.append("works")
+        return {"value": 1}
+
+    def hangs(check):
+        time.sleep(30)
+
+    check = Check(tiny=True, budget_s=2.0, out=tmp_path / "gpu.json", workdir=tmp_path)
+    start = time.monotonic()
+    run_parts(check, {"fails": fails, "works": works, "hangs": hangs, "after": works})
+    assert time.monotonic() - start < 10
+    record = json.loads((tmp_path / "gpu.json").read_text())
+    parts = record["parts"]
+    assert parts["fails"]["status"] == "error" and parts["fails"]["error"] == "ValueError: broken on purpose"
+    assert parts["works"] == {"status": "ok", "result": {"value": 1}, "seconds": parts["works"]["seconds"]}
+    assert parts["hangs"]["status"] == "stopped" and parts["after"]["status"] == "skipped"
+    assert record["skipped"] == ["hangs", "after"] and ran == ["works"]

@@ -210,11 +210,13 @@ class ImageDataModule(pl.LightningDataModule):
         return self.sampler
 
     def place_on_device(self, device=None) -> None:
-        """With ``on_device``: move the data to ``device`` (default: the trainer's), once."""
+        """With ``on_device``: move the data to ``device`` (default: the trainer's; without a trainer, where it is), once."""
         if not self.on_device:
             return
         if device is None:
-            device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+            if self.trainer is None:
+                return
+            device = self.trainer.strategy.root_device
         device = torch.device(device)
         if self.train_set.device != device:
             self.train_set.to(device)
