@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks import data_path, framework, free_scoring_accuracy, sampler_draws, scoring_cost
@@ -158,3 +160,57 @@ def test_gpu_check_records_a_failing_part_and_stops_at_its_time_budget(tmp_path)
     assert parts["works"] == {"status": "ok", "result": {"value": 1}, "seconds": parts["works"]["seconds"]}
     assert parts["hangs"]["status"] == "stopped" and parts["after"]["status"] == "skipped"
     assert record["skipped"] == ["hangs", "after"] and ran == ["works"]
+
+
+# what the GPU machine lacks (its image has torch, Lightning, torchmetrics, tensorboard, matplotlib...)
+MISSING_ON_THE_GPU_MACHINE = ("hydra", "omegaconf", "antlr4", "submitit", "hydra_plugins", "hydra_core",
+                              "hydra_submitit_launcher", "antlr4_python3_runtime")
+
+
+@pytest.mark.slow
+def test_make_gpu_check_runs_offline_from_the_wheel_folder_where_hydra_is_missing(tmp_path):
+    """BENCHMARKS.md's GPU-machine recipe, here: a fresh venv that sees every dependency except the
+    ones the wheel folder carries (and not this project), the wheels installed with --no-index
+    into a --target folder, then ``make gpu-check`` with that folder on PYTHONPATH."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from conftest import REPO
+
+    wheels = sorted((REPO / ".whl").glob("*.whl"))
+    if not wheels:
+        pytest.skip("no wheels in .whl/: run `make wheels` first (it needs the package index)")
+    deps = Path(torch.__file__).resolve().parent.parent  # the site-packages holding torch
+    seen = tmp_path / "seen"  # that site-packages without what the wheels carry and without this project
+    seen.mkdir()
+    for entry in deps.iterdir():
+        name = entry.name.lower().replace("-", "_")
+        if name.startswith(MISSING_ON_THE_GPU_MACHINE) or "sample_importance" in name or "editable" in name:
+            continue
+        (seen / entry.name).symlink_to(entry)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    site_dir = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    Path(site_dir, "deps.pth").write_text(f"import site; site.addsitedir({str(seen)!r})\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["OMP_NUM_THREADS"] = "1"
+    lacking = subprocess.run([python, "-c", "import torch, pytorch_lightning; import hydra"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert "No module named 'hydra'" in lacking.stderr  # the machine as the recipe expects it
+
+    site = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target",
+                              str(site), *map(str, wheels)], capture_output=True, text=True, env=env)
+    assert install.returncode == 0, install.stderr[-2000:]
+    out = tmp_path / "gpu.json"
+    done = subprocess.run(["make", "-s", "gpu-check", f"PY={python}", f"ARGS=--tiny --out {out}"], cwd=REPO,
+                          env={**env, "PYTHONPATH": str(site)}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    parts = json.loads(out.read_text())["parts"]
+    assert all(part["status"] == "ok" for part in parts.values()), {k: p.get("error") for k, p in parts.items()}
