@@ -113,7 +113,7 @@ def test_make_gpu_check_runs_every_part_in_its_tiny_cpu_mode(tmp_path):
     parts = record["parts"]
     assert record["mode"] == "tiny (CPU)" and record["skipped"] == []
     assert {name: part["status"] for name, part in parts.items()} == dict.fromkeys(
-        ["data", "flops", "throughput", "scoring", "syncs", "method", "data_path", "framework"], "ok")
+        ["data", "flops", "throughput", "scoring", "syncs", "method", "data_path", "framework", "compile"], "ok")
     # CIFAR-10's pickle batches, written and read back through the project's CIFARSource
     assert parts["data"]["result"]["train_images"] == [50, 3, 32, 32]
     # counted, not hard-coded: about 0.56 and 1.30 GMACs a forward with the CIFAR stem
@@ -125,7 +125,7 @@ def test_make_gpu_check_runs_every_part_in_its_tiny_cpu_mode(tmp_path):
     assert 0 < parts["scoring"]["result"]["rows"]["resnet18"]["fraction_of_epoch"]
     method = parts["method"]["result"]["single"]
     assert method["same_indices_and_labels"] and method["weights_equal"] and method["train_samples"] == 50
-    for name in ("syncs", "data_path", "framework"):
+    for name in ("syncs", "data_path", "framework", "compile"):
         assert parts[name]["result"] == {"gpu": "no GPU"}
     assert "5 host-device syncs per steady step" in done.stdout and "no GPU" in done.stdout
 
