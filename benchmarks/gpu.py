@@ -398,16 +398,19 @@ def run_app(check: Check, app: str, overrides: list[str], cpu_only: bool = False
     return done
 
 
-def trainer_overrides(check: Check) -> list[str]:
-    """trainer=gpu as the paper files use it; on the CPU the same preset with accelerator=cpu."""
-    return ["trainer=gpu", "trainer.enable_progress_bar=false"] + (["trainer.accelerator=cpu"] if check.tiny else [])
+def trainer_overrides(check: Check, preset: str = "gpu", progress_bar: bool = False) -> list[str]:
+    """trainer=gpu as the paper files use it (or ``preset``: ddp); on the CPU with accelerator=cpu."""
+    return ([f"trainer={preset}"] + ["trainer.enable_progress_bar=false"] * (not progress_bar)
+            + ["trainer.accelerator=cpu"] * (check.device == "cpu"))
 
 
 def part_syncs(check: Check) -> dict:
     if check.tiny:
         return {"gpu": "no GPU"}
     record_path = check.workdir / "syncs.json"
-    run_app(check, "train", [*check.base_overrides("resnet18"), *trainer_overrides(check), "sampler=importance",
+    # the progress bar on, as in a default run (it reads the logged loss every 10 steps)
+    run_app(check, "train", [*check.base_overrides("resnet18"), *trainer_overrides(check, progress_bar=True),
+                             "sampler=importance",
                              "sampler.burn_in_epochs=1", "schedule.max_epochs=2", "++trainer.limit_train_batches=100",
                              "+callbacks.sync_counter._target_=benchmarks.sync_counter.SyncCounter",
                              f"+callbacks.sync_counter.path={record_path}", "auto_resume=false",
@@ -426,10 +429,10 @@ def part_syncs(check: Check) -> dict:
     return {"steady_steps": steady, "syncs_per_steady_step": (at_logging + elsewhere) / max(steady, 1),
             "syncs_on_logging_steps": at_logging, "syncs_on_other_steps": elsewhere, "target": "0 per step",
             "per_step": record["per_step"], "where": record["where"], "log_every_n_steps": every,
-            "setup": "resnet18, trainer=gpu, sampler=importance E=1, 100 steps in each of 2 epochs"}
+            "setup": "resnet18, trainer=gpu (progress bar on), sampler=importance E=1, 100 steps in each of 2 epochs"}
 
 
-def method_run(check: Check, name: str, extra: list[str]) -> dict:
+def method_run(check: Check, name: str, trainer: list[str]) -> dict:
     """2 epochs with E=1; its sample_weights.pt against a CPU scoring of its burn_in_end checkpoint."""
     import torch
 
@@ -440,7 +443,7 @@ def method_run(check: Check, name: str, extra: list[str]) -> dict:
         data.append(f"dataset.train_samples_per_class={sizes.method_per_class}")
     method = ["sampler=importance", "sampler.burn_in_epochs=1", "sampler.gamma=0.5"]
     start = time.perf_counter()
-    run_app(check, "train", [*data, *trainer_overrides(check), *method, "schedule.max_epochs=2", *extra,
+    run_app(check, "train", [*data, *trainer, *method, "schedule.max_epochs=2",
                              "auto_resume=false", f"hydra.run.dir={run_dir}"])
     train_s = time.perf_counter() - start
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -463,11 +466,11 @@ def method_run(check: Check, name: str, extra: list[str]) -> dict:
 def part_method(check: Check) -> dict:
     import torch
 
-    result = {"single": method_run(check, "method", [])}
-    if check.tiny:
+    result = {"single": method_run(check, "method", trainer_overrides(check))}
+    if check.device == "cpu":
         result["ddp"] = "no GPU"
     elif torch.cuda.device_count() >= 2:
-        result["ddp"] = method_run(check, "method_ddp", ["trainer=ddp", "trainer.devices=2"])
+        result["ddp"] = method_run(check, "method_ddp", trainer_overrides(check, "ddp") + ["trainer.devices=2"])
     else:
         result["ddp"] = f"not run: {torch.cuda.device_count()} GPU on this machine (2 needed)"
     return result

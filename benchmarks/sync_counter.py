@@ -29,7 +29,8 @@ class SyncCounter(Callback):
             self.catcher = warnings.catch_warnings(record=True)
             self.records = self.catcher.__enter__()
             warnings.simplefilter("always")
-            torch.cuda.set_sync_debug_mode("warn")
+            if pl_module.device.type == "cuda":
+                torch.cuda.set_sync_debug_mode("warn")
             self.seen = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -40,7 +41,8 @@ class SyncCounter(Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.catcher is not None:
-            torch.cuda.set_sync_debug_mode("default")
+            if pl_module.device.type == "cuda":
+                torch.cuda.set_sync_debug_mode("default")
             self.catcher.__exit__(None, None, None)
             self.catcher = None
         with open(self.path, "w") as f:

@@ -214,3 +214,33 @@ def test_make_gpu_check_runs_offline_from_the_wheel_folder_where_hydra_is_missin
 
     parts = json.loads(out.read_text())["parts"]
     assert all(part["status"] == "ok" for part in parts.values()), {k: p.get("error") for k, p in parts.items()}
+
+
+def test_sync_counter_counts_each_steps_sync_warnings_from_the_previous_step_end(tmp_path):
+    """Item 5's counter: torch turns each synchronising CUDA call into this warning under
+    set_sync_debug_mode("warn"); here they are raised by hand (no GPU) between the hooks."""
+    import json
+    import warnings
+    from types import SimpleNamespace
+
+    import torch
+
+    from benchmarks.sync_counter import SyncCounter
+
+    counter = SyncCounter(str(tmp_path / "syncs.json"))
+    module = SimpleNamespace(device=torch.device("cpu"))
+    trainer = SimpleNamespace(current_epoch=0, log_every_n_steps=20)
+    for step, syncs in enumerate([2, 0, 1]):
+        counter.on_train_batch_start(trainer, module, None, step)
+        for _ in range(syncs):
+            warnings.warn("called a synchronizing CUDA operation")
+        warnings.warn("something else")  # not a sync
+        counter.on_train_batch_end(trainer, module, None, None, step)
+    warnings.warn("called a synchronizing CUDA operation")  # between steps: counted in the next one
+    trainer.current_epoch = 1
+    counter.on_train_batch_start(trainer, module, None, 0)
+    counter.on_train_batch_end(trainer, module, None, None, 0)
+    counter.on_train_end(trainer, module)
+    record = json.loads((tmp_path / "syncs.json").read_text())
+    assert record["per_step"] == {"0": [2, 0, 1], "1": [1]} and record["log_every_n_steps"] == 20
+    assert sum(record["where"].values()) == 4 and all("test_bench.py" in where for where in record["where"])
