@@ -18,6 +18,7 @@ budget ends is stopped and recorded as such; the JSON is rewritten after every p
   (``python -m sample_importance.score``) of its epoch-E checkpoint; a 2-process DDP run with 2 GPUs.
 - data_path (item 2): dataset.on_device=true against the CPU DataLoader feeding the GPU.
 - framework (item 4): ``python -m sample_importance.train`` / a plain loop, ResNet18, bf16.
+- compile (item 1): the throughput rows with torch.compile.
 
 ``--tiny`` (and any machine without a GPU) runs the same code on the CPU at small sizes; rows
 that only mean something on a GPU say "no GPU". It is a fast test (tests/test_bench.py).
@@ -43,13 +44,12 @@ from benchmarks.common import REPO, RESULTS, machine
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 PAPER_STEPS = 78_000  # 200 epochs of 390 steps (batch 128 on 50,000 images)
-STEPS_PER_EPOCH = 390
 GOALS_S = {"resnet18": 5 * 60, "resnet50": 15 * 60}  # the 200 epochs on one H100-class GPU
 # Dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from NVIDIA's data sheets (their figures
-# "with sparsity" halved): H100 SXM5 989 (H100 Tensor Core GPU datasheet), H200 SXM 989 (H200
-# product brief: the H100's compute), H100 PCIe 756 (H100 datasheet), A100 312 (A100 datasheet).
-# Matched in this order against torch.cuda.get_device_name().
-PEAK_BF16_TFLOPS = [("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("A100", 312.0)]
+# "with sparsity" halved): H100 SXM5 989, H100 PCIe 756, H100 NVL 835 (H100 Tensor Core GPU
+# datasheet), H200 SXM 989 (H200 product brief: the H100's compute), A100 312 (A100 datasheet).
+# Matched in this order against torch.cuda.get_device_name(); any other GPU: "unknown".
+PEAK_BF16_TFLOPS = [("H200", 989.0), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("A100", 312.0)]
 VARIANTS = {  # item 1: (bf16 autocast, channels_last, torch.compile)
     "fp32": (False, False, False),
     "bf16": (True, False, False),
