@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data
 ARGS ?=
 
-.PHONY: install data train test test-all tensorboard report bench study clean
+.PHONY: install data train test test-all tensorboard report bench gpu-check wheels study clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,18 @@ report: $(STAMP)
 # Wall-time benchmarks (about 7 minutes on 2 cores): benchmarks/results/<name>.json and a table (BENCHMARKS.md).
 bench: data
 	$(PY) -m benchmarks.run $(ARGS)
+
+# The GPU path in one call of at most 6 minutes: benchmarks/results/gpu.json and a table (BENCHMARKS.md).
+# No install step: on the GPU machine torch is there and the other dependencies come from the
+# wheels in .whl/ (BENCHMARKS.md); the .venv's python where there is one, else python3.
+gpu-check:
+	PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m benchmarks.gpu $(ARGS)
+
+# What a machine with torch, Lightning, torchmetrics and tensorboard but no internet lacks, as
+# pure-Python wheels in .whl/ (git-ignored; about 0.5 MB). Needs the package index.
+GPU_WHEELS ?= hydra-core==1.3.8 omegaconf==2.3.1 antlr4-python3-runtime==4.9.3 hydra-submitit-launcher==1.2.0 submitit==1.5.4
+wheels: $(STAMP)
+	$(PY) -m pip wheel -q --no-deps -w .whl $(GPU_WHEELS)
 
 # The CPU convergence study (about 20 minutes on 2 cores, 80 runs): logs/study/<time>/ with its reports.
 study: data

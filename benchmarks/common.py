@@ -44,10 +44,15 @@ def build_plain(overrides: list[str]):
     datamodule.prepare_data()
     datamodule.setup("fit")
     module = build_classifier(cfg, datamodule)
-    s = cfg.schedule
-    optimizer = torch.optim.SGD(module.parameters(), lr=s.lr, momentum=s.momentum, nesterov=s.nesterov,
-                                weight_decay=s.weight_decay)
-    return datamodule, module, optimizer, cfg
+    return datamodule, module, plain_sgd(module.parameters(), cfg.schedule), cfg
+
+
+def plain_sgd(parameters, schedule):
+    """The plain loops' optimizer: SGD with the schedule's lr, momentum, Nesterov and weight decay (no decay steps)."""
+    import torch
+
+    return torch.optim.SGD(parameters, lr=schedule.lr, momentum=schedule.momentum, nesterov=schedule.nesterov,
+                           weight_decay=schedule.weight_decay)
 
 
 def plain_step(net, loss, optimizer, images, targets):

@@ -30,7 +30,8 @@ def gpu_rows(overrides: list[str], repeats: int) -> dict:
     if not torch.cuda.is_available():
         return {"gpu": "unmeasured: no GPU on this machine (target: on-device path >= 5x the CPU DataLoader path)"}
     cpu_loader, _, _, _ = build_plain(overrides)
-    on_device, _, _, _ = build_plain(overrides + ["dataset.on_device=true"])
+    on_device, _, _, _ = build_plain([o for o in overrides if "num_workers" not in o]
+                                     + ["dataset.on_device=true", "dataset.num_workers=0"])
     on_device.place_on_device("cuda")
     loader_images_per_s(on_device, 0, "cuda")  # warm-up (CUDA context, kernels)
     cpu, gpu = [], []

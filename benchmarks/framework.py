@@ -54,16 +54,18 @@ def child_env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
-def interleaved_run(overrides: list[str], workdir: Path) -> dict:
+def interleaved_run(overrides: list[str], workdir: Path, timer_args: tuple[str, ...] = (), timeout: float = 900) -> dict:
     """``python -m sample_importance.train OVERRIDES`` in a fresh process with a plain step after
-    each of its steps (``PlainStepsBetween``): both arms' steps/s and their ratio."""
+    each of its steps (``PlainStepsBetween``, with ``timer_args``: ``precision=...``): both arms'
+    steps/s and their ratio."""
     record_path = workdir / f"steps_{time.monotonic_ns()}.json"
     command = [sys.executable, "-m", "sample_importance.train", *overrides,
                "+callbacks.step_timer._target_=benchmarks.step_timer.PlainStepsBetween",
                "+callbacks.step_timer._recursive_=false", "+callbacks.step_timer.dataset=${dataset}",
                "+callbacks.step_timer.model=${model}", f"+callbacks.step_timer.path={record_path}",
+               *(f"+callbacks.step_timer.{arg}" for arg in timer_args),
                f"hydra.run.dir={workdir / record_path.stem}", "auto_resume=false"]
-    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=900)
+    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0 or not record_path.is_file():
         return {"error": (done.stderr or done.stdout)[-600:]}
     record = json.loads(record_path.read_text())

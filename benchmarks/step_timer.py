@@ -12,7 +12,7 @@ import time
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from benchmarks.common import plain_step
+from benchmarks.common import plain_sgd, plain_step
 
 
 class PlainStepsBetween(Callback):
@@ -31,11 +31,19 @@ class PlainStepsBetween(Callback):
     Lightning runs after this hook (callbacks it orders later, such as checkpointing, and the
     module's own hook) falls into the next framework step, so all of its work between two
     batches, fetching included, is counted once.
+
+    On a GPU (the run's module on CUDA) the plain loop runs on the same device, its data placed
+    there too when the dataset has ``on_device``; ``precision`` (``bf16-mixed``: autocast to
+    bfloat16) and ``channels_last`` give it the run's own speed settings, since on a GPU the
+    comparison is of the per-step host work at the same device work. Both timing points wait for
+    the GPU (one sync per step in each arm), so a step is its host and device time together.
     """
 
-    def __init__(self, path: str, dataset, model) -> None:
+    def __init__(self, path: str, dataset, model, precision: str | None = None, channels_last: bool = False) -> None:
         self.path = path
         self.dataset_config, self.model_config = dataset, model
+        self.bf16 = str(precision or "").startswith("bf16")
+        self.channels_last = bool(channels_last)
         self.framework_s: dict[int, list[float]] = {}
         self.plain_s: dict[int, list[float]] = {}
 
@@ -48,12 +56,22 @@ class PlainStepsBetween(Callback):
         self.datamodule.prepare_data()
         self.datamodule.setup("fit")
         dm = self.datamodule
+        self.device = pl_module.device
+        dm.place_on_device(self.device)
         self.net = instantiate(model_config(self.model_config), in_channels=dm.in_channels,
                                num_classes=dm.num_classes, image_size=dm.image_size).train()
         self.net.load_state_dict(pl_module.net.state_dict())
-        s = pl_module.schedule
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=s.lr, momentum=s.momentum, nesterov=s.nesterov,
-                                         weight_decay=s.weight_decay)
+        self.net.to(self.device)
+        if self.channels_last:
+            from sample_importance.train import apply_speed_knobs
+
+            apply_speed_knobs(self.net, {"channels_last": True})
+        self.optimizer = plain_sgd(self.net.parameters(), pl_module.schedule)
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.datamodule.train_sampler().set_epoch(trainer.current_epoch)
@@ -61,13 +79,15 @@ class PlainStepsBetween(Callback):
         self.plain_end = None  # the first framework step of an epoch has no plain step before it
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        framework_end = time.perf_counter()
+        framework_end = self._now()
         epoch = trainer.current_epoch
         if self.plain_end is not None:
             self.framework_s.setdefault(epoch, []).append(framework_end - self.plain_end)
         images, targets, _ = next(self.batches)
-        plain_step(self.net, pl_module.loss, self.optimizer, images, targets)
-        self.plain_end = time.perf_counter()
+        images, targets = images.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            plain_step(self.net, pl_module.loss, self.optimizer, images, targets)
+        self.plain_end = self._now()
         self.plain_s.setdefault(epoch, []).append(self.plain_end - framework_end)
 
     def on_train_end(self, trainer, pl_module) -> None:

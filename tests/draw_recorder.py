@@ -50,3 +50,17 @@ class SlowEpochs(Callback):
         import time
 
         time.sleep(self.seconds)
+
+
+class PoisonWeightsAtStep(Callback):
+    """Test-only: set one weight to NaN before the given optimizer step, so every loss from then on is NaN."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            import torch
+
+            with torch.no_grad():
+                next(pl_module.parameters()).view(-1)[0] = float("nan")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks import data_path, framework, free_scoring_accuracy, sampler_draws, scoring_cost
@@ -92,3 +94,153 @@ def test_study_table_shows_each_groups_speedups_per_seed():
     row = study_table.table(report).splitlines()[4]
     assert row == ("| method E=5, gamma 0.5 | 0.8304 ± 0.0141 (1400) | 0.8304 ± 0.0141 | **2.71x** (1.73x, —) "
                    "| **2.00x** (2.00x, 2.00x) | **—** (—, 3.50x) |")
+
+
+def test_make_gpu_check_runs_every_part_in_its_tiny_cpu_mode(tmp_path):
+    """``make gpu-check`` on a machine without a GPU: the tiny mode, every part runs (GPU-only ones
+    say "no GPU"), the JSON holds each part's result and the table is printed."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "gpu.json"
+    done = subprocess.run(["make", "-s", "gpu-check", f"PY={sys.executable}", f"ARGS=--tiny --out {out}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(out.read_text())
+    parts = record["parts"]
+    assert record["mode"] == "tiny (CPU)" and record["skipped"] == []
+    assert {name: part["status"] for name, part in parts.items()} == dict.fromkeys(
+        ["data", "flops", "throughput", "scoring", "syncs", "method", "data_path", "framework", "compile"], "ok")
+    # CIFAR-10's pickle batches, written and read back through the project's CIFARSource
+    assert parts["data"]["result"]["train_images"] == [50, 3, 32, 32]
+    # counted, not hard-coded: about 0.56 and 1.30 GMACs a forward with the CIFAR stem
+    flops = parts["flops"]["result"]
+    assert 1.0e9 < flops["resnet18"]["forward_flops_per_image"] < 1.2e9
+    assert 2.4e9 < flops["resnet50"]["forward_flops_per_image"] < 2.8e9
+    row = parts["throughput"]["result"]["rows"]["resnet18 fp32"]
+    assert row["steps_per_s"] > 0 and row["projected_200_epochs_s"] == 78_000 / row["steps_per_s"]
+    assert 0 < parts["scoring"]["result"]["rows"]["resnet18"]["fraction_of_epoch"]
+    method = parts["method"]["result"]["single"]
+    assert method["same_indices_and_labels"] and method["weights_equal"] and method["train_samples"] == 50
+    for name in ("syncs", "data_path", "framework", "compile"):
+        assert parts[name]["result"] == {"gpu": "no GPU"}
+    assert "5 host-device syncs per steady step" in done.stdout and "no GPU" in done.stdout
+
+
+def test_gpu_check_records_a_failing_part_and_stops_at_its_time_budget(tmp_path):
+    """Item 7: a part that raises is recorded with its error and the next one runs; a part still
+    running when the budget ends is stopped, the parts after it are skipped; the JSON has all."""
+    import json
+    import time
+
+    from benchmarks.gpu import Check, run_parts
+
+    ran = []
+
+    def fails(check):
+        raise ValueError("broken on purpose")
+
+    def works(check):
+        ran.append("works")
+        return {"value": 1}
+
+    def hangs(check):
+        time.sleep(30)
+
+    check = Check(tiny=True, budget_s=2.0, out=tmp_path / "gpu.json", workdir=tmp_path)
+    start = time.monotonic()
+    run_parts(check, {"fails": fails, "works": works, "hangs": hangs, "after": works})
+    assert time.monotonic() - start < 10
+    record = json.loads((tmp_path / "gpu.json").read_text())
+    parts = record["parts"]
+    assert parts["fails"]["status"] == "error" and parts["fails"]["error"] == "ValueError: broken on purpose"
+    assert parts["works"] == {"status": "ok", "result": {"value": 1}, "seconds": parts["works"]["seconds"]}
+    assert parts["hangs"]["status"] == "stopped" and parts["after"]["status"] == "skipped"
+    assert record["skipped"] == ["hangs", "after"] and ran == ["works"]
+
+
+# what the GPU machine lacks (its image has torch, Lightning, torchmetrics, tensorboard, matplotlib...)
+MISSING_ON_THE_GPU_MACHINE = ("hydra", "omegaconf", "antlr4", "submitit", "hydra_plugins", "hydra_core",
+                              "hydra_submitit_launcher", "antlr4_python3_runtime")
+
+
+@pytest.mark.slow
+def test_make_gpu_check_runs_offline_from_the_wheel_folder_where_hydra_is_missing(tmp_path):
+    """BENCHMARKS.md's GPU-machine recipe, here: a fresh venv that sees every dependency except the
+    ones the wheel folder carries (and not this project), the wheels installed with --no-index
+    into a --target folder, then ``make gpu-check`` with that folder on PYTHONPATH."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from conftest import REPO
+
+    wheels = sorted((REPO / ".whl").glob("*.whl"))
+    if not wheels:
+        pytest.skip("no wheels in .whl/: run `make wheels` first (it needs the package index)")
+    deps = Path(torch.__file__).resolve().parent.parent  # the site-packages holding torch
+    seen = tmp_path / "seen"  # that site-packages without what the wheels carry and without this project
+    seen.mkdir()
+    for entry in deps.iterdir():
+        name = entry.name.lower().replace("-", "_")
+        if name.startswith(MISSING_ON_THE_GPU_MACHINE) or "sample_importance" in name or "editable" in name:
+            continue
+        (seen / entry.name).symlink_to(entry)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    site_dir = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    Path(site_dir, "deps.pth").write_text(f"import site; site.addsitedir({str(seen)!r})\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["OMP_NUM_THREADS"] = "1"
+    lacking = subprocess.run([python, "-c", "import torch, pytorch_lightning; import hydra"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert "No module named 'hydra'" in lacking.stderr  # the machine as the recipe expects it
+
+    site = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target",
+                              str(site), *map(str, wheels)], capture_output=True, text=True, env=env)
+    assert install.returncode == 0, install.stderr[-2000:]
+    out = tmp_path / "gpu.json"
+    done = subprocess.run(["make", "-s", "gpu-check", f"PY={python}", f"ARGS=--tiny --out {out}"], cwd=REPO,
+                          env={**env, "PYTHONPATH": str(site)}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    parts = json.loads(out.read_text())["parts"]
+    assert all(part["status"] == "ok" for part in parts.values()), {k: p.get("error") for k, p in parts.items()}
+
+
+def test_sync_counter_counts_each_steps_sync_warnings_from_the_previous_step_end(tmp_path):
+    """Item 5's counter: torch turns each synchronising CUDA call into this warning under
+    set_sync_debug_mode("warn"); here they are raised by hand (no GPU) between the hooks."""
+    import json
+    import warnings
+    from types import SimpleNamespace
+
+    import torch
+
+    from benchmarks.sync_counter import SyncCounter
+
+    counter = SyncCounter(str(tmp_path / "syncs.json"))
+    module = SimpleNamespace(device=torch.device("cpu"))
+    trainer = SimpleNamespace(current_epoch=0, log_every_n_steps=20)
+    for step, syncs in enumerate([2, 0, 1]):
+        counter.on_train_batch_start(trainer, module, None, step)
+        for _ in range(syncs):
+            warnings.warn("called a synchronizing CUDA operation")
+        warnings.warn("something else")  # not a sync
+        counter.on_train_batch_end(trainer, module, None, None, step)
+    warnings.warn("called a synchronizing CUDA operation")  # between steps: counted in the next one
+    trainer.current_epoch = 1
+    counter.on_train_batch_start(trainer, module, None, 0)
+    counter.on_train_batch_end(trainer, module, None, None, 0)
+    counter.on_train_end(trainer, module)
+    record = json.loads((tmp_path / "syncs.json").read_text())
+    assert record["per_step"] == {"0": [2, 0, 1], "1": [1]} and record["log_every_n_steps"] == 20
+    assert sum(record["where"].values()) == 4 and all("test_bench.py" in where for where in record["where"])

@@ -208,6 +208,25 @@ def test_data_on_a_device_makes_its_batches_there_and_keeps_labels_on_the_cpu():
     assert datamodule.train_set.labels.device.type == "cpu"  # samplers and weights read labels on the CPU
 
 
+def test_data_on_device_auto_takes_the_device_path_where_it_works_and_the_loader_elsewhere():
+    """trainer=gpu sets dataset.on_device=auto for every dataset: in-memory data goes to the device
+    (no workers), data with augmentation policies keeps the CPU loader and its workers."""
+    from sample_importance.errors import ConfigError
+
+    in_memory = ImageDataModule(DigitsSource(), batch_size=16, on_device="auto", num_workers=2)
+    in_memory.setup("fit")
+    assert in_memory.on_device is True and in_memory.num_workers == 0
+    in_memory.place_on_device("meta")
+    assert in_memory.train_set.device.type == "meta"
+    with_policies = ImageDataModule(DigitsSource(), batch_size=16, on_device="auto", num_workers=2,
+                                    augmentation_policies=["standard", "trivialaugment_wide"])
+    with_policies.setup("fit")
+    assert with_policies.on_device is False and with_policies.num_workers == 2
+    assert with_policies.train_dataloader().num_workers == 2
+    with pytest.raises(ConfigError, match="true, false or auto"):
+        ImageDataModule(DigitsSource(), on_device="yes")
+
+
 def test_training_with_the_data_on_the_device_matches_the_default_path(tmp_path):
     # On a CPU-only machine the device is the CPU: the same numbers must come out of both paths.
     from conftest import run_training

@@ -190,6 +190,9 @@ def test_experiment_composes_sweeps_and_trains_on_tiny_data(name, tmp_path, data
 
     # as written: the real dataset, model and schedule (built, not loaded: no data needed)
     cfg = compose_train([f"experiment={name}"], tmp_path)
+    if name.startswith("paper/"):  # the GPU preset: bf16, channels-last, data on the GPU where it is in memory
+        assert cfg.hydra.runtime.choices.trainer == "gpu" and cfg.trainer.precision == "bf16-mixed"
+        assert cfg.model.channels_last is True and cfg.dataset.on_device == "auto"
     touch_files_read(cfg)
     config_checks.validate(cfg)
     instantiate(cfg.sampler).validate(cfg.schedule.max_epochs)

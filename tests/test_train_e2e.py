@@ -151,3 +151,26 @@ def test_progress_bar_redraws_every_ten_steps_or_is_left_out(enabled, tmp_path):
     trainer = build(compose_config(overrides, tmp_path / "run"))[3]
     bars = [c for c in trainer.callbacks if isinstance(c, TQDMProgressBar)]
     assert [bar.refresh_rate for bar in bars] == ([10] if enabled else [])
+
+
+@pytest.mark.parametrize("log_every", [20, 1000])
+def test_a_nan_loss_stops_the_run_with_one_line_before_a_nan_checkpoint(log_every, tmp_path):
+    """The loss is checked without a per-step sync (at logging steps, validation, epoch ends and
+    checkpoint saves): a NaN at step 50 (epoch 1 of 44-step epochs) must still stop the run with
+    the one-line error, found at step 59's logging (every 20) or, with no logging step left in the
+    epoch, before validation and the epoch-end checkpoint; every checkpoint left is epoch 0's and finite."""
+    from conftest import TINY, run_cli
+
+    result = run_cli(["-m", "sample_importance.train", *TINY, "model=lenet", "sampler=uniform", "schedule.max_epochs=3",
+                      f"trainer.log_every_n_steps={log_every}", "+callbacks.poison._target_=draw_recorder.PoisonWeightsAtStep",
+                      "+callbacks.poison.step=50", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == ["error: training loss became NaN or infinite at step 50: the run diverged "
+                           "(lower schedule.lr); checkpoints up to the last finished epoch are in checkpoints/"]
+    checkpoints = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
+    assert checkpoints  # epoch 0's
+    for path in checkpoints:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        assert checkpoint["epoch"] == 0 and checkpoint["global_step"] == 44, path.name
+        assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point())

@@ -48,6 +48,10 @@ class ImageClassifier(pl.LightningModule):
         self.sample_loss_weight = None
         self._epoch_loss: torch.Tensor | None = None  # sum of this epoch's batch losses so far
         self._epoch_loss_steps = 0
+        # The first step whose loss was NaN or infinite (-1: none yet), kept on the device: reading
+        # it is a host-device sync, so it is read only where the host waits anyway (see
+        # stop_if_diverged), not after every step.
+        self._first_nonfinite_step: torch.Tensor | None = None
         self.test_acc_history: list[tuple[int, float]] = []  # (global step, accuracy) after each epoch
         self.last_test_metrics: tuple[int, dict] | None = None  # (step, all test metrics) of the last epoch
         self._eval_preds: list[torch.Tensor] = []
@@ -66,11 +70,7 @@ class ImageClassifier(pl.LightningModule):
             loss = (sample_loss * self.sample_loss_weight(index).to(sample_loss)).mean()
         else:
             loss = sample_loss.mean()
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"training loss is {loss.item()} at step {self.global_step}: the run diverged "
-                f"(lower schedule.lr); checkpoints up to the last finished epoch are in checkpoints/"
-            )
+        self._note_nonfinite(loss.detach())
         # The epoch's mean loss accumulates on the device (no sync); self.log costs about 1 ms of
         # Python a call (timed on the CPU, against a 15-20 ms LeNet step), so the step value is
         # logged only on the steps the logger writes (every trainer.log_every_n_steps).
@@ -78,14 +78,41 @@ class ImageClassifier(pl.LightningModule):
         self._epoch_loss_steps += 1
         every = self.trainer.log_every_n_steps
         if every and (self.global_step + 1) % every == 0:
+            self.stop_if_diverged()  # the logger reads the loss on this step: the host syncs here anyway
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return {"loss": loss, "index": index, "target": targets, "logits": logits.detach(),
                 "sample_loss": sample_loss.detach()}
 
+    def _note_nonfinite(self, loss: torch.Tensor) -> None:
+        """Remember the first step with a NaN or infinite loss, on the loss's device (no sync)."""
+        if self._first_nonfinite_step is None or self._first_nonfinite_step.device != loss.device:
+            self._first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=loss.device)
+        first = self._first_nonfinite_step
+        self._first_nonfinite_step = torch.where(~torch.isfinite(loss) & (first < 0), self.global_step, first)
+
+    def stop_if_diverged(self) -> None:
+        """Raise ``TrainingDiverged`` if a training loss so far was NaN or infinite (one sync).
+
+        Called at the logging steps, before validation, at the epoch end and before any checkpoint
+        is written, so a diverged run stops before it saves NaN weights, without a per-step sync.
+        """
+        if self._first_nonfinite_step is None:
+            return
+        step = int(self._first_nonfinite_step)
+        if step >= 0:
+            raise TrainingDiverged(
+                f"training loss became NaN or infinite at step {step}: the run diverged (lower schedule.lr); "
+                f"checkpoints up to the last finished epoch are in checkpoints/"
+            )
+
     def on_train_epoch_start(self) -> None:
         self._epoch_loss, self._epoch_loss_steps = None, 0
 
+    def on_validation_epoch_start(self) -> None:
+        self.stop_if_diverged()
+
     def on_train_epoch_end(self) -> None:
+        self.stop_if_diverged()
         if self._epoch_loss_steps:
             self.log("train/loss_epoch", self._epoch_loss / self._epoch_loss_steps, on_step=False, on_epoch=True)
 
@@ -166,6 +193,7 @@ class ImageClassifier(pl.LightningModule):
         self.log("final/test_acc", metrics["acc"])
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.stop_if_diverged()  # never a checkpoint of NaN weights
         checkpoint["test_acc_history"] = list(self.test_acc_history)
         checkpoint["last_test_metrics"] = self.last_test_metrics
 
