@@ -306,6 +306,11 @@ class RunLock:
             return False
         try:
             held = flock_state(old, exclusive=True)
+            for _ in range(10):  # a DDP rank's look at the lock holds it for an instant
+                if held is not False:
+                    break
+                time.sleep(0.1)
+                held = flock_state(old, exclusive=True)
             if held is True and os.fstat(old).st_ino != os.stat(self.path).st_ino:
                 return False  # released and replaced by its holder meanwhile
             verdict, message = judge(read_holder(old), None if held is None else not held, self.folder)
@@ -347,7 +352,9 @@ def read_checkpoint_record(path: str) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:
-        raise UserError(f"ckpt_path={path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
+        first_line = (str(error).strip().splitlines() or [""])[0]  # torch's unpickling errors run over many lines
+        raise UserError(f"ckpt_path={path} is not a readable checkpoint ({type(error).__name__}: {first_line})") \
+            from error
     if not isinstance(checkpoint, dict):
         raise UserError(f"ckpt_path={path} is not a Lightning checkpoint")
     record = checkpoint.get(SETTINGS_KEY)
@@ -437,7 +444,11 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         if self.lock is not None:
-            self.lock.acquire()
+            try:
+                self.lock.acquire()
+            except OSError as error:
+                raise UserError(f"cannot write into the run folder {self.start.folder} ({type(error).__name__}: "
+                                f"{error.strerror or error})") from error
             try:
                 write_hydra_files(self.cfg, self.start.folder)
             except BaseException:
