@@ -235,3 +235,20 @@ def test_ddp_ranks_share_one_folder_and_continue_it(tmp_path):
     assert summary["world_size"] == 2 and len(summary["test_acc_history"]) == 2
     assert summary["settings_changed_on_resume"][0]["changes"] == {"schedule.max_epochs": [1, 2]}
     assert not (folder / run_folder.LOCK_FILE).exists()
+
+
+def test_the_lock_is_held_while_training_and_released_after_an_error(tmp_path, monkeypatch):
+    from conftest import compose_config
+    from sample_importance import train as train_app
+
+    folder = tmp_path / "run"
+    seen = []
+
+    def failing_training(cfg):
+        seen.append(json.loads((folder / run_folder.LOCK_FILE).read_text())["pid"])
+        raise RuntimeError("the run fails")
+
+    monkeypatch.setattr(train_app, "train_in_folder", failing_training)
+    with pytest.raises(RuntimeError, match="the run fails"):
+        train_app.train(compose_config([*TINY, *BASE, "schedule.max_epochs=2"], folder))
+    assert seen == [os.getpid()] and not (folder / run_folder.LOCK_FILE).exists()

@@ -341,8 +341,7 @@ class RunLock:
 @dataclass
 class Start:
     folder: Path
-    ckpt_path: str | None
-    finished_summary: dict | None = None
+    finished_summary: dict | None = None  # the run in the folder is finished with these settings
 
 
 def read_checkpoint_record(path: str) -> dict:
@@ -377,7 +376,7 @@ def check_start(cfg: DictConfig, ckpt_path: str | None) -> Start:
     verdict, message = peek(folder)
     if verdict == REFUSE:
         raise UserError(message)
-    start = Start(folder, ckpt_path)
+    start = Start(folder)
     own_checkpoint = bool(ckpt_path) and Path(ckpt_path).resolve().parent.parent == folder.resolve()
     if not own_checkpoint and ((folder / SUMMARY_FILE).is_file() or (folder / "checkpoints" / "last.ckpt").is_file()):
         raise UserError(f"run folder {folder} already holds a run (summary.json or checkpoints/last.ckpt); it only "
