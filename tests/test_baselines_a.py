@@ -319,7 +319,8 @@ def test_el2n_scores_then_pruning_trains_on_the_highest_scores(tmp_path):
     assert settings["extra_iterations"] == 3 and settings["num_pruned"] == round(0.3 * n)
     with pytest.raises(UserError, match="prunes other samples than the checkpoint"):
         run_training(["sampler=el2n_pruning", f"sampler.scores_file={path}", "sampler.prune_fraction=0.2",
-                      "schedule.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"], tmp_path / "resumed")
+                      "schedule.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                      "resume_allow_changes=true"], tmp_path / "resumed")
 
 
 def test_pruning_keeps_the_highest_scores_on_a_sample_table_dataset(tmp_path):

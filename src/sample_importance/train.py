@@ -58,7 +58,7 @@ def build(cfg: DictConfig):
     """Everything a run needs, from the composed config."""
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
-    from sample_importance import run_record
+    from sample_importance import run_folder, run_record
 
     ckpt_path = run_record.resume_path(cfg)
     # Events logged after the checkpoint was written are dropped from the TensorBoard view, so
@@ -71,6 +71,7 @@ def build(cfg: DictConfig):
     # The strategy first: at a batch end it records per-sample values before any checkpoint is written.
     callbacks = [strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
                               if cfg.trainer.get("enable_progress_bar", True) or "ProgressBar" not in c.get("_target_", "")]
+    callbacks.append(run_folder.SettingsInCheckpoint(run_folder.run_settings(cfg)))
     loggers = [instantiate(c, **({"purge_step": purge_step} if purge_step and "TensorBoard" in c._target_ else {}))
                for c in (cfg.get("logger") or {}).values()]
     plugins = []
@@ -82,10 +83,23 @@ def build(cfg: DictConfig):
 
 def train(cfg: DictConfig) -> dict:
     config_checks.validate(cfg)
+    from sample_importance import run_folder, run_record
+
+    # Every refusal (folder in use, unreadable checkpoint, changed settings) comes before the
+    # first write into the run folder; a finished run is reported and left as it is.
+    start = run_folder.check_start(cfg, run_record.resume_path(cfg))
+    if start.finished_summary is not None:
+        run_folder.report_finished(start)
+        return start.finished_summary
+    with run_folder.RunFolder(cfg, start):
+        return train_in_folder(cfg)
+
+
+def train_in_folder(cfg: DictConfig) -> dict:
     import pytorch_lightning as pl
     import torch
 
-    from sample_importance import run_record
+    from sample_importance import run_folder, run_record
 
     started = time.time()
     # On a machine with SLURM installed, Lightning warns on every local run that srun is unused.
@@ -99,6 +113,7 @@ def train(cfg: DictConfig) -> dict:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         trainer.test(module, datamodule=datamodule, verbose=False)
     summary = run_record.summarize(cfg, trainer, datamodule, module, strategy, time.time() - started)
+    summary.update(run_folder.settings_changed_on_resume(trainer))
     if trainer.is_global_zero:
         output_dir = Path(cfg.paths.output_dir)
         run_record.write_summary(output_dir, summary)
