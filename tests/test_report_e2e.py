@@ -165,3 +165,19 @@ def test_make_report_takes_several_sweep_folders(sweep, tmp_path):
     assert newest.returncode == 0, newest.stderr[-3000:]
     assert "report of: logs/multiruns/2026-01-02/11-00-00-000000\n" in newest.stdout  # not the report/ folder
     assert json.loads((day / "11-00-00-000000" / "report" / "report.json").read_text())["runs"] == 1
+
+
+def test_baseline_and_method_in_one_sweep_form_one_comparison(tmp_path):
+    """The documented pattern ``-m method=sgd_scan,ours seed=...`` (no ``+method``), then the report."""
+    from conftest import run_cli
+
+    result = run_cli(["-m", "sample_importance.train", "-m", "method=sgd_scan,ours", "seed=0", "debug=fast",
+                      "dataset=digits", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
+                      f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path, env_extra={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "debug" / "multiruns").glob("*/*")
+    assert [json.loads((sweep / job / "summary.json").read_text())["sampler"] for job in ("0", "1")] == \
+        ["uniform", "importance"]
+    report_file = build_report([str(sweep)], progress=False, with_images=False)
+    (section,) = json.loads((report_file.parent / "report.json").read_text())["comparisons"]
+    assert section["baseline"] == "uniform" and len(section["groups"]) == 2
