@@ -7,7 +7,7 @@ import logging
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import run_cli, run_training
+from conftest import TINY, compose_config, run_cli, run_training
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +59,13 @@ def test_tensorboard_has_test_loss_train_acc_and_the_phase(console_run):
 def test_test_loss_is_the_mean_loss_over_the_test_set(tmp_path, one_thread):
     """test/loss recomputed here from the final model: the mean cross-entropy over every test image."""
     import torch
+    from hydra.utils import instantiate
     from torch.nn.functional import cross_entropy
+
+    from sample_importance.train import build_classifier
 
     summary = run_training(["schedule.max_epochs=1", "sampler=uniform"], tmp_path / "run")
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
-    from conftest import TINY, compose_config
-    from sample_importance.train import build_classifier
-    from hydra.utils import instantiate
-
     cfg = compose_config(TINY + ["schedule.max_epochs=1", "sampler=uniform"], tmp_path / "again")
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
