@@ -58,3 +58,14 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["completed"] == 0 and "best_value" not in results
+
+
+def test_hydra_sweeper_options_include_hydras_own(tmp_path):
+    """configs/hydra/sweeper/ holds only optuna; Hydra's registered basic sweeper stays selectable,
+    and a misspelt one is still a one-line error naming both."""
+    from sample_importance.cli import unknown_group_option
+
+    assert unknown_group_option(["hparams_search=optuna", "hydra/sweeper=basic"]) is None
+    assert unknown_group_option(["hydra/launcher=basic"]) is None
+    assert unknown_group_option(["hydra/sweeper=optunaa"]) == \
+        "hydra/sweeper=optunaa: no such option; hydra/sweeper is one of: basic, optuna"
