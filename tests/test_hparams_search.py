@@ -69,3 +69,19 @@ def test_hydra_sweeper_options_include_hydras_own(tmp_path):
     assert unknown_group_option(["hydra/launcher=basic"]) is None
     assert unknown_group_option(["hydra/sweeper=optunaa"]) == \
         "hydra/sweeper=optunaa: no such option; hydra/sweeper is one of: basic, optuna"
+
+
+def test_command_line_replaces_a_range_and_absent_settings_are_left_out(tmp_path):
+    """SGD-Scan has no E and no gamma: the search is over the lr alone, in the command line's range."""
+    import optuna
+
+    result = run_cli(SEARCH[:2] + ["-m"] + SEARCH[2:] + ["method=sgd_scan", "schedule.lr=interval(0.02,0.03)",
+                                                         "schedule.max_epochs=1", "hydra.sweeper.n_trials=1",
+                                                         f"paths.log_dir={tmp_path / 'logs'}"],
+                     cwd=tmp_path, env_extra={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "left out of the search: sampler.burn_in_epochs, sampler.gamma" in result.stdout + result.stderr
+    sweep = sweep_folder(tmp_path)
+    (trial,) = optuna.load_study(study_name="search", storage=f"sqlite:///{sweep / 'optuna.db'}").trials
+    assert list(trial.params) == ["schedule.lr"] and 0.02 <= trial.params["schedule.lr"] <= 0.03
+    assert json.loads((sweep / "0" / "summary.json").read_text())["sampler"] == "uniform"

@@ -14,6 +14,10 @@ sweep syntax:
   ``tag(int, interval(...))`` an integer;
 - a plain value: the same in every trial.
 
+On the command line (with ``-m``), ``KEY=SWEEP`` adds to the space or replaces the config's entry
+for KEY. A configured key that the run's config does not have (a sampler without a burn-in) is
+left out of the search.
+
 A trial whose job stops with a one-line error (for instance a diverged run: exit code 2) or returns
 no finite number is recorded as failed and the search goes on; any other exception stops the sweep,
 as with Hydra's basic sweeper. Written over Optuna's ask/tell interface (Optuna >= 3); Hydra's own
@@ -38,6 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
+ABSENT = object()
 RESULTS_FILE = "optimization_results.yaml"
 STUDY_FILE = "optuna.db"
 
@@ -91,7 +96,9 @@ class OptunaSweeper(Sweeper):
             raise HydraException(f"hydra.sweeper.direction must be maximize or minimize, got {direction!r}")
         if int(n_trials) < 1 or int(n_jobs) < 1:
             raise HydraException(f"hydra.sweeper.n_trials and n_jobs must be >= 1, got {n_trials} and {n_jobs}")
-        self.params = OmegaConf.to_container(params, resolve=True) if isinstance(params, DictConfig) else dict(params or {})
+        if isinstance(params, DictConfig):
+            params = OmegaConf.to_container(params, resolve=True)
+        self.params = dict(params or {})
         self.n_trials, self.n_jobs = int(n_trials), int(n_jobs)
         self.direction, self.study_name, self.storage = direction, study_name, storage
         self.sampler = sampler
@@ -106,17 +113,27 @@ class OptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def search_space(self, arguments: list[str]) -> tuple[list[str], dict]:
-        """(fixed overrides, {key: distribution}); the command line's values replace the config's."""
+        """(fixed overrides, {key: distribution}); the command line's values replace the config's.
+
+        A searched key the composed config does not have (``sampler.gamma`` with
+        ``method=sgd_scan``) is left out, in one log line, so one search config serves every method.
+        """
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        configured = set(self.params)
         by_key: dict[str, Override] = {}
         for override in parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()] + list(arguments)):
             by_key[override.get_key_element()] = override
-        fixed, space = [], {}
+        fixed, space, absent = [], {}, []
         for key, override in by_key.items():
-            if override.is_sweep_override():
+            present = OmegaConf.select(self.config, key, default=ABSENT, throw_on_resolution_failure=False)
+            if key in configured and present is ABSENT:
+                absent.append(key)
+            elif override.is_sweep_override():
                 space[key] = distribution(override)
             else:
                 fixed.append(f"{key}={override.get_value_element_as_str()}")
+        if absent:
+            log.info("not in this run's config, left out of the search: %s", ", ".join(absent))
         return fixed, space
 
     def sweep(self, arguments: list[str]) -> Any:

@@ -130,7 +130,8 @@ class ImageClassifier(pl.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def _eval_metrics(self) -> dict[str, torch.Tensor]:
-        preds, targets, losses = torch.cat(self._eval_preds), torch.cat(self._eval_targets), torch.cat(self._eval_losses)
+        preds, targets = torch.cat(self._eval_preds), torch.cat(self._eval_targets)
+        losses = torch.cat(self._eval_losses)
         self._eval_preds, self._eval_targets, self._eval_losses = [], [], []
         if self.trainer.world_size > 1:
             from torchmetrics.utilities.distributed import gather_all_tensors
