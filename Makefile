@@ -14,7 +14,7 @@ ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,search]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -38,11 +38,17 @@ test-all: $(STAMP)
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir logs
 
-# The paper's tables and figures for the newest sweep under logs/multiruns (written to its report/).
+# The paper's tables and figures for sweep folders, compared together (a baseline swept apart
+# from the method goes in the same list): make report SWEEPS="logs/multiruns/DATE/T1 logs/multiruns/DATE/T2".
+# Without SWEEPS, the newest sweep under logs/multiruns (a folder with Hydra's multirun.yaml).
+# Written to report/ in the one folder, else in the folders' common parent.
+SWEEPS ?=
 report: $(STAMP)
-	@sweep=$$(ls -d logs/multiruns/*/*/ 2>/dev/null | sort | tail -n 1); \
-	if [ -z "$$sweep" ]; then echo "error: no sweep under logs/multiruns (run python -m sample_importance.train -m ...)" >&2; exit 2; fi; \
-	$(PY) -m sample_importance.report $$sweep $(ARGS)
+	@sweeps="$(SWEEPS)"; \
+	if [ -z "$$sweeps" ]; then sweeps=$$(ls logs/multiruns/*/*/multirun.yaml 2>/dev/null | sort | tail -n 1 | xargs -r dirname); fi; \
+	if [ -z "$$sweeps" ]; then echo "error: no sweep under logs/multiruns (run python -m sample_importance.train -m ...)" >&2; exit 2; fi; \
+	echo "report of: $$sweeps"; \
+	$(PY) -m sample_importance.report $$sweeps $(ARGS)
 
 # Wall-time benchmarks (about 7 minutes on 2 cores): benchmarks/results/<name>.json and a table (BENCHMARKS.md).
 bench: data
@@ -65,5 +71,5 @@ study: data
 	PY=$(PY) scripts/study.sh $(ARGS)
 
 clean:
-	rm -rf logs/runs logs/multiruns logs/scores .pytest_cache
+	rm -rf logs/runs logs/multiruns logs/debug logs/scores .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

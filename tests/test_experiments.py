@@ -212,7 +212,7 @@ def test_experiment_composes_sweeps_and_trains_on_tiny_data(name, tmp_path, data
 @pytest.mark.parametrize("method", METHODS)
 def test_method_preset_trains_on_tiny_data(method, tmp_path, data_dir):
     scores = f"++paper.el2n_scores_file={tmp_path / 'el2n_scores.pt'}"  # el2n, el2n_proportional
-    summary, _ = run_tiny(["dataset=digits", f"+method={method}", scores], tmp_path, data_dir)
+    summary, _ = run_tiny(["dataset=digits", f"method={method}", scores], tmp_path, data_dir)
     assert summary["total_steps"] == 2
 
 

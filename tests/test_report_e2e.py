@@ -93,13 +93,46 @@ def test_report_of_real_runs(sweep):
             image.verify()
 
 
+def hparams_tab(logdir):
+    """What TensorBoard shows for ``tensorboard --logdir LOGDIR``: its run list and the HPARAMS
+    experiment (columns), computed by TensorBoard's own hparams backend from the event files."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing.data_provider import MultiplexerDataProvider
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import backend_context
+
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = MultiplexerDataProvider(multiplexer, str(logdir))
+    backend = backend_context.Context(base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer,
+                                                            data_provider=provider))
+    request = context.RequestContext()
+    sessions = backend.hparams_metadata(request, "")
+    experiment = backend.experiment_from_metadata(request, "", True, sessions,
+                                                  backend.hparams_from_data_provider(request, "", 1000))
+    return sorted(multiplexer.Runs()), sorted(sessions), experiment
+
+
+def test_tensorboard_lists_one_run_per_run_folder_with_its_hparams_session(sweep):
+    root, _ = sweep
+    runs, session_runs, experiment = hparams_tab(root)
+    assert runs == session_runs == ["0/tensorboard", "1/tensorboard"]  # no second "hparams" run
+    columns = {info.name for info in experiment.hparam_infos}
+    # the columns of both runs: the method's settings are there although job 0 (uniform) has none
+    assert {"sampler", "dataset", "seed", "lr", "sampler.gamma", "sampler.burn_in_epochs"} <= columns
+    metrics = {info.name.tag for info in experiment.metric_infos}
+    assert {"hparams/best_test_acc", "hparams/final_test_acc", "test/acc", "test/loss", "train/acc"} <= metrics
+
+
 def test_hparams_tab_has_settings_and_accuracy_for_every_run(sweep):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import metadata
 
     root, summaries = sweep
     for job, summary in enumerate(summaries):
-        events = EventAccumulator(str(root / str(job) / "tensorboard" / "hparams"))
+        events = EventAccumulator(str(root / str(job) / "tensorboard"))
         events.Reload()
         content = events.PluginTagToContent("hparams")
         assert metadata.EXPERIMENT_TAG not in content  # TensorBoard builds the columns from every run
@@ -113,3 +146,49 @@ def test_hparams_tab_has_settings_and_accuracy_for_every_run(sweep):
         best = events.Scalars("hparams/best_test_acc")[-1].value
         final = events.Scalars("hparams/final_test_acc")[-1].value
         assert best == pytest.approx(summary["best_test_acc"]) and final == pytest.approx(summary["final_test_acc"])
+
+
+def test_make_report_takes_several_sweep_folders(sweep, tmp_path):
+    """A baseline swept apart from the method: ``make report SWEEPS="A B"`` compares both; without
+    SWEEPS only the newest sweep is read (and the command says which)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    root, _ = sweep
+    day = tmp_path / "logs" / "multiruns" / "2026-01-02"
+    for name, job in (("10-00-00-000000", "0"), ("11-00-00-000000", "1")):  # baseline first, the method later
+        shutil.copytree(root / job, day / name / "0")
+        (day / name / "multirun.yaml").write_text("{}\n")  # Hydra writes one into every sweep folder
+    make = ["make", "-s", "-f", str(REPO / "Makefile"), "-o", ".venv/.installed", f"PY={sys.executable}", "report"]
+
+    both = subprocess.run(make + [f"SWEEPS={day / '10-00-00-000000'} {day / '11-00-00-000000'}", "ARGS=--no-images"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert both.returncode == 0, both.stderr[-3000:]
+    numbers = json.loads((day / "report" / "report.json").read_text())  # the folders' common parent
+    assert numbers["runs"] == 2
+    (section,) = numbers["comparisons"]
+    assert [g["label"] for g in section["groups"]] == ["uniform", "importance"]
+
+    newest = subprocess.run(make + ["ARGS=--no-images"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert newest.returncode == 0, newest.stderr[-3000:]
+    assert "report of: logs/multiruns/2026-01-02/11-00-00-000000\n" in newest.stdout  # not the report/ folder
+    assert json.loads((day / "11-00-00-000000" / "report" / "report.json").read_text())["runs"] == 1
+
+
+def test_baseline_and_method_in_one_sweep_form_one_comparison(tmp_path):
+    """The documented pattern ``-m method=sgd_scan,ours seed=...`` (no ``+method``), then the report."""
+    from conftest import run_cli
+
+    result = run_cli(["-m", "sample_importance.train", "-m", "method=sgd_scan,ours", "seed=0", "debug=fast",
+                      "dataset=digits", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
+                      f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path, env_extra={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "debug" / "multiruns").glob("*/*")
+    assert [json.loads((sweep / job / "summary.json").read_text())["sampler"] for job in ("0", "1")] == \
+        ["uniform", "importance"]
+    report_file = build_report([str(sweep)], progress=False, with_images=False)
+    (section,) = json.loads((report_file.parent / "report.json").read_text())["comparisons"]
+    assert section["baseline"] == "uniform" and len(section["groups"]) == 2

@@ -29,9 +29,26 @@ def unknown_group_option(argv: list[str], config_dir: str = CONFIG_DIR) -> str |
             continue
         for option in (v.strip() for v in value.split(",")):
             if option and option != "null" and not (root / key / f"{option}.yaml").is_file():
-                options = sorted(str(p.relative_to(root / key).with_suffix("")) for p in (root / key).rglob("*.yaml"))
-                return f"{key}={option}: no such option; {key} is one of: {', '.join(options)}"
+                options = [str(p.relative_to(root / key).with_suffix("")) for p in (root / key).rglob("*.yaml")]
+                options += registered_options(key)
+                if option not in options:
+                    return f"{key}={option}: no such option; {key} is one of: {', '.join(sorted(options))}"
     return None
+
+
+def registered_options(group: str) -> list[str]:
+    """Options Hydra and its plugins register in code for Hydra's own groups (hydra/launcher=basic,
+    hydra/sweeper=basic, hydra/launcher=submitit_slurm); none for the app's groups."""
+    if not group.startswith("hydra/"):
+        return []
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # imports the plugins, which register their configs
+    try:
+        return [name.removesuffix(".yaml") for name in ConfigStore.instance().list(group)]
+    except Exception:  # no such group in the store
+        return []
 
 
 def check_command_line(config_dir: str = CONFIG_DIR) -> None:

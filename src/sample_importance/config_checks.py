@@ -5,12 +5,15 @@ Each check raises ``ConfigError`` naming the key and what is allowed.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from sample_importance.errors import ConfigError, UserError
+
+log = logging.getLogger(__name__)
 
 
 def is_number(value) -> bool:
@@ -61,11 +64,25 @@ def check_sampler_files_and_score(sampler) -> None:
                 raise UserError(f"sampler.{key}={path}: no such file")
 
 
+def milestones_after_the_run(cfg: DictConfig, max_epochs: int) -> str | None:
+    """A one-line warning when learning-rate milestones fall at or after the last epoch (they never apply)."""
+    milestones = OmegaConf.select(cfg, "schedule.lr_milestones_epochs", default=None)
+    late = [int(m) for m in milestones or [] if is_number(m) and m >= max_epochs]
+    if not late:
+        return None
+    never = "never decays" if len(late) == len(milestones) else f"does not decay at {', '.join(map(str, late))}"
+    return (f"schedule.lr_milestones_epochs={list(milestones)} with schedule.max_epochs={max_epochs}: the learning rate "
+            f"{never} (milestones are epochs; set schedule.lr_milestones_epochs for a shorter run)")
+
+
 def validate(cfg: DictConfig) -> None:
     """Checks of the composed config that need no data and no model."""
     max_epochs = check_int_at_least("schedule.max_epochs", OmegaConf.select(cfg, "schedule.max_epochs"), 1)
     check_int_at_least("schedule.batch_size", OmegaConf.select(cfg, "schedule.batch_size"), 1)
     check_int_at_least("seed", cfg.get("seed"), 0)
+    late_milestones = milestones_after_the_run(cfg, max_epochs)
+    if late_milestones:
+        log.warning(late_milestones)
     lr = check_finite_number("schedule.lr", OmegaConf.select(cfg, "schedule.lr"))
     if lr <= 0:
         raise ConfigError(f"schedule.lr must be positive, got {lr}")

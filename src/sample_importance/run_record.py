@@ -148,14 +148,15 @@ def log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: dict) -> None:
     """Fill TensorBoard's HPARAMS tab: main settings, sampler and loss settings, the command line's
     overrides (what a sweep varies), with best and final test accuracy.
 
-    Written as a session of its own under ``tensorboard/hparams/`` and without an experiment
-    summary: TensorBoard then builds the table's columns from every run's keys. With an
-    experiment summary in each run it takes one run's keys, and a sweep over samplers with
-    different settings would lose the others' columns.
+    The session is written into the run's own TensorBoard folder, beside its curves, so TensorBoard
+    lists one run per run folder (a session in a folder of its own is listed as a second run), and
+    without an experiment summary: TensorBoard then builds the table's columns from every run's
+    keys. With an experiment summary in each run it takes one run's keys, and a sweep over samplers
+    with different settings would lose the others' columns. Its metric columns are the run's
+    scalars, ``hparams/best_test_acc`` and ``hparams/final_test_acc`` among them.
     """
     from pytorch_lightning.core.saving import save_hparams_to_yaml
     from pytorch_lightning.loggers import TensorBoardLogger
-    from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     choices = {k: str(summary[k]) for k in ("dataset", "model", "sampler", "loss", "schedule", "experiment")
@@ -172,11 +173,11 @@ def log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: dict) -> None:
         if isinstance(logger, TensorBoardLogger):
             save_hparams_to_yaml(Path(logger.log_dir) / "hparams.yaml", hparams)
             _, session_start, session_end = hparams_summary(hparams, metrics)
-            with SummaryWriter(str(Path(logger.log_dir) / "hparams")) as writer:
-                writer._get_file_writer().add_summary(session_start)
-                writer._get_file_writer().add_summary(session_end)
-                for name, value in metrics.items():
-                    writer.add_scalar(name, value, trainer.global_step)
+            writer = logger.experiment
+            writer._get_file_writer().add_summary(session_start)
+            writer._get_file_writer().add_summary(session_end)
+            for name, value in metrics.items():
+                writer.add_scalar(name, value, trainer.global_step)
             logger.finalize("success")
         elif hasattr(logger, "log_hyperparams"):
             logger.log_hyperparams(hparams, metrics)

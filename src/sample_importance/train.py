@@ -7,17 +7,19 @@ value is reported in about a second.
 
 from __future__ import annotations
 
+import logging
 import time
-import warnings
 from pathlib import Path
 
 import hydra
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sample_importance import config_checks
 from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_job, exit_on_user_error
 
+
+log = logging.getLogger(__name__)
 
 # Speed knobs read from the model group (not passed to the network's constructor):
 # +model.channels_last=true (NHWC weights and inputs), +model.compile=true (torch.compile in place),
@@ -59,7 +61,9 @@ def build(cfg: DictConfig):
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
     from sample_importance import run_folder, run_record
+    from sample_importance.console import quiet_third_party
 
+    quiet_third_party()
     ckpt_path = run_record.resume_path(cfg)
     # Events logged after the checkpoint was written are dropped from the TensorBoard view, so
     # a resumed run never shows a step twice (the module re-logs what belongs to that step).
@@ -81,7 +85,20 @@ def build(cfg: DictConfig):
     return datamodule, module, strategy, trainer, ckpt_path
 
 
+def lower_burn_in_for_debug(cfg: DictConfig) -> None:
+    """Debug configs (``debug=fast`` ...) set ``debug_max_burn_in_epochs``: a sampler's fixed burn-in
+    above it is lowered to it, so every sampler, whatever its E, switches within a 2-epoch run."""
+    cap = cfg.get("debug_max_burn_in_epochs")
+    burn_in = OmegaConf.select(cfg, "sampler.burn_in_epochs", default=None)
+    if cap is None or isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in <= cap:
+        return
+    with open_dict(cfg):
+        cfg.sampler.burn_in_epochs = int(cap)
+    log.info("debug run: sampler.burn_in_epochs lowered from %d to %d (debug_max_burn_in_epochs)", burn_in, cap)
+
+
 def train(cfg: DictConfig) -> dict:
+    lower_burn_in_for_debug(cfg)
     config_checks.validate(cfg)
     from sample_importance import run_folder, run_record
 
@@ -102,8 +119,6 @@ def train_in_folder(cfg: DictConfig) -> dict:
     from sample_importance import run_folder, run_record
 
     started = time.time()
-    # On a machine with SLURM installed, Lightning warns on every local run that srun is unused.
-    warnings.filterwarnings("ignore", message=r"The `srun` command is available")
     torch.set_float32_matmul_precision("high")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with ddp_multirun_job():

@@ -54,8 +54,11 @@ class ImageClassifier(pl.LightningModule):
         self._first_nonfinite_step: torch.Tensor | None = None
         self.test_acc_history: list[tuple[int, float]] = []  # (global step, accuracy) after each epoch
         self.last_test_metrics: tuple[int, dict] | None = None  # (step, all test metrics) of the last epoch
+        self._epoch_correct: torch.Tensor | None = None  # this epoch's correctly classified training draws
+        self._epoch_seen = 0
         self._eval_preds: list[torch.Tensor] = []
         self._eval_targets: list[torch.Tensor] = []
+        self._eval_losses: list[torch.Tensor] = []
         self.final_test: dict = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,8 +108,15 @@ class ImageClassifier(pl.LightningModule):
                 f"checkpoints up to the last finished epoch are in checkpoints/"
             )
 
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # Accuracy on the samples drawn (augmented views; after the switch, weighted draws), on the device.
+        correct = (outputs["logits"].argmax(1) == outputs["target"]).sum()
+        self._epoch_correct = correct if self._epoch_correct is None else self._epoch_correct + correct
+        self._epoch_seen += len(outputs["target"])
+
     def on_train_epoch_start(self) -> None:
         self._epoch_loss, self._epoch_loss_steps = None, 0
+        self._epoch_correct, self._epoch_seen = None, 0
 
     def on_validation_epoch_start(self) -> None:
         self.stop_if_diverged()
@@ -115,6 +125,9 @@ class ImageClassifier(pl.LightningModule):
         self.stop_if_diverged()
         if self._epoch_loss_steps:
             self.log("train/loss_epoch", self._epoch_loss / self._epoch_loss_steps, on_step=False, on_epoch=True)
+        if self._epoch_seen:
+            self.log("train/acc", self._epoch_correct.float() / self._epoch_seen, on_step=False, on_epoch=True,
+                     sync_dist=True)
 
     def steps_per_epoch(self) -> int:
         """T_e = floor(samples per rank / batch per rank), capped by ``limit_train_batches``."""
@@ -135,20 +148,24 @@ class ImageClassifier(pl.LightningModule):
     # -- test accuracy after every epoch (the paper's A(V, f_t)) --------------------------
     def validation_step(self, batch, batch_idx):
         images, targets, _ = batch
-        self._eval_preds.append(self(images).argmax(1))
+        logits = self(images)
+        self._eval_preds.append(logits.argmax(1))
         self._eval_targets.append(targets)
+        self._eval_losses.append(self.loss(logits, targets).float())  # the training loss, unweighted
 
     def test_step(self, batch, batch_idx):
         self.validation_step(batch, batch_idx)
 
     def _eval_metrics(self) -> dict[str, torch.Tensor]:
         preds, targets = torch.cat(self._eval_preds), torch.cat(self._eval_targets)
-        self._eval_preds, self._eval_targets = [], []
+        losses = torch.cat(self._eval_losses)
+        self._eval_preds, self._eval_targets, self._eval_losses = [], [], []
         if self.trainer.world_size > 1:
             from torchmetrics.utilities.distributed import gather_all_tensors
 
             preds, targets = torch.cat(gather_all_tensors(preds)), torch.cat(gather_all_tensors(targets))
-        metrics = {"acc": multiclass_accuracy(preds, targets, self.num_classes, average="micro")}
+            losses = torch.cat(gather_all_tensors(losses))
+        metrics = {"acc": multiclass_accuracy(preds, targets, self.num_classes, average="micro"), "loss": losses.mean()}
         per_class = multiclass_accuracy(preds, targets, self.num_classes, average="none")
         datamodule = self.trainer.datamodule
         names = getattr(datamodule, "class_names", None) or [str(c) for c in range(self.num_classes)]
@@ -164,7 +181,7 @@ class ImageClassifier(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
-            self._eval_preds, self._eval_targets = [], []
+            self._eval_preds, self._eval_targets, self._eval_losses = [], [], []
             return
         metrics = self._eval_metrics()
         # Logged at the number of iterations done (Lightning's own epoch-end step is one less),

@@ -17,6 +17,27 @@ def tensorboard_writers(trainer: pl.Trainer) -> list:
     return [lg.experiment for lg in trainer.loggers if hasattr(lg.experiment, "add_histogram")]
 
 
+def sampling_phase(trainer: pl.Trainer) -> tuple[int, str]:
+    """(0 uniform or 1 weighted, a label) for the epoch the sampler is drawing now.
+
+    The label counts the burn-in of a strategy that has one: ``burn-in 2/5`` (``2/auto`` while
+    ``burn_in_epochs=auto`` has not chosen), then ``weighted``; ``uniform, pruned`` is an
+    InfoBatch epoch drawing from a subset.
+    """
+    datamodule = getattr(trainer, "datamodule", None)
+    sampler = datamodule.train_sampler() if hasattr(datamodule, "train_sampler") else None
+    if sampler is None:
+        return 0, "uniform"
+    if sampler.weights is not None:
+        return 1, "weighted"
+    if sampler.subset is not None:
+        return 0, "uniform, pruned"
+    burn_in = next((cb.burn_in_epochs for cb in trainer.callbacks if hasattr(cb, "burn_in_epochs")), None)
+    if burn_in is None or burn_in == 0:
+        return 0, "uniform"
+    return 0, f"burn-in {trainer.current_epoch + 1}/{burn_in}"
+
+
 def class_shares(weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """The paper's class importance: sum of weights per class over the sum of all weights."""
     totals = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels.long(), weights.double())
@@ -68,12 +89,15 @@ def log_switch(trainer: pl.Trainer, datamodule, scores, weights: torch.Tensor, s
 
 
 class SamplingDiagnostics(Callback):
-    """Every epoch the sampler draws by weight: ESS/N, fraction drawn at least once, top share, class shares."""
+    """Every epoch: ``sampler/phase`` (0 uniform, 1 weighted, so the switch shows beside every curve);
+    every epoch the sampler draws by weight: ESS/N, fraction drawn at least once, top share, class shares."""
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         datamodule = trainer.datamodule
         sampler = datamodule.train_sampler()
         writers = tensorboard_writers(trainer)
+        for writer in writers:
+            writer.add_scalar("sampler/phase", sampling_phase(trainer)[0], trainer.global_step)
         if sampler.weights is None or not writers:
             return
         stats = sampling_stats(sampler.weights, sampler.global_sequence(trainer.current_epoch))
