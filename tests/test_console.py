@@ -82,17 +82,13 @@ def test_test_loss_is_the_mean_loss_over_the_test_set(tmp_path, one_thread):
     assert summary["final_test"]["loss"] == pytest.approx(float(torch.cat(losses).mean()), rel=1e-5)
 
 
-def test_schedule_milestones_past_the_run_are_named_in_one_line(caplog):
-    from sample_importance.config_checks import validate
+def test_schedule_milestones_past_the_run_are_named_in_one_line(caplog, tmp_path, one_thread):
+    from sample_importance.config_checks import milestones_after_the_run
 
-    cfg = OmegaConf.create({"schedule": {"max_epochs": 10, "batch_size": 8, "lr": 0.1, "lr_milestones_epochs": [15, 22]},
-                            "seed": 0, "paths": {"data_dir": "data"}})
     with caplog.at_level(logging.WARNING):
-        validate(cfg)
+        run_training(["sampler=uniform", "schedule.max_epochs=1", "schedule.lr_milestones_epochs=[3,5]"], tmp_path / "run")
     (record,) = [r for r in caplog.records if "lr_milestones" in r.getMessage()]
     assert "never decays" in record.getMessage() and "\n" not in record.getMessage()
-    caplog.clear()
-    cfg.schedule.max_epochs = 30  # make train's cpu_short: 15 and 22 both apply
-    with caplog.at_level(logging.WARNING):
-        validate(cfg)
-    assert not [r for r in caplog.records if "lr_milestones" in r.getMessage()]
+    cfg = OmegaConf.create({"schedule": {"max_epochs": 30, "lr_milestones_epochs": [15, 22]}})
+    assert milestones_after_the_run(cfg, 30) is None  # make train's cpu_short: 15 and 22 both apply
+    assert "does not decay at 22" in milestones_after_the_run(cfg, 20)

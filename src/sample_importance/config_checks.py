@@ -80,9 +80,6 @@ def validate(cfg: DictConfig) -> None:
     max_epochs = check_int_at_least("schedule.max_epochs", OmegaConf.select(cfg, "schedule.max_epochs"), 1)
     check_int_at_least("schedule.batch_size", OmegaConf.select(cfg, "schedule.batch_size"), 1)
     check_int_at_least("seed", cfg.get("seed"), 0)
-    late_milestones = milestones_after_the_run(cfg, max_epochs)
-    if late_milestones:
-        log.warning(late_milestones)
     lr = check_finite_number("schedule.lr", OmegaConf.select(cfg, "schedule.lr"))
     if lr <= 0:
         raise ConfigError(f"schedule.lr must be positive, got {lr}")

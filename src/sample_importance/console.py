@@ -9,20 +9,29 @@ import logging
 import warnings
 
 # Lightning (2.6) advertises its cloud services at INFO level when a Trainer is built and at the
-# first checkpoint ("💡 Tip: ... litlogger / litmodels").
-ADVERTISEMENT_PREFIX = "💡 Tip"
+# first checkpoint ("💡 Tip: ... litlogger / litmodels"), and says at every checkpoint it writes
+# that it saves the full, resumable state (the only kind this project writes).
+DROPPED_PREFIXES = {
+    "pytorch_lightning.utilities.rank_zero": ("💡 Tip",),
+    "pytorch_lightning.trainer.connectors.checkpoint_connector": ("`weights_only` was not set",),
+}
 
 
-class DropAdvertisements(logging.Filter):
+class DropMessages(logging.Filter):
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(ADVERTISEMENT_PREFIX)
+        return not str(record.msg).startswith(self.prefixes)
 
 
 def quiet_third_party() -> None:
     """Idempotent; call before a Trainer is built."""
-    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
-    if not any(isinstance(f, DropAdvertisements) for f in logger.filters):
-        logger.addFilter(DropAdvertisements())
+    for logger_name, prefixes in DROPPED_PREFIXES.items():
+        logger = logging.getLogger(logger_name)
+        if not any(isinstance(f, DropMessages) for f in logger.filters):
+            logger.addFilter(DropMessages(prefixes))
     # On a machine with SLURM installed, Lightning warns on every local run that srun is unused.
     warnings.filterwarnings("ignore", message=r"The `srun` command is available")
     # Lightning's CombinedLoader builds torch pytree specs the way newer torch deprecates; it

@@ -85,20 +85,21 @@ def build(cfg: DictConfig):
     return datamodule, module, strategy, trainer, ckpt_path
 
 
-def lower_burn_in_for_debug(cfg: DictConfig) -> None:
+def lower_burn_in_for_debug(cfg: DictConfig) -> str | None:
     """Debug configs (``debug=fast`` ...) set ``debug_max_burn_in_epochs``: a sampler's fixed burn-in
-    above it is lowered to it, so every sampler, whatever its E, switches within a 2-epoch run."""
+    above it is lowered to it, so every sampler, whatever its E, switches within a 2-epoch run.
+    Returns the line to log once the run has its folder (a refused start writes nothing)."""
     cap = cfg.get("debug_max_burn_in_epochs")
     burn_in = OmegaConf.select(cfg, "sampler.burn_in_epochs", default=None)
     if cap is None or isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in <= cap:
-        return
+        return None
     with open_dict(cfg):
         cfg.sampler.burn_in_epochs = int(cap)
-    log.info("debug run: sampler.burn_in_epochs lowered from %d to %d (debug_max_burn_in_epochs)", burn_in, cap)
+    return f"debug run: sampler.burn_in_epochs lowered from {burn_in} to {cap} (debug_max_burn_in_epochs)"
 
 
 def train(cfg: DictConfig) -> dict:
-    lower_burn_in_for_debug(cfg)
+    debug_note = lower_burn_in_for_debug(cfg)
     config_checks.validate(cfg)
     from sample_importance import run_folder, run_record
 
@@ -109,6 +110,10 @@ def train(cfg: DictConfig) -> dict:
         run_folder.report_finished(start)
         return start.finished_summary
     with run_folder.RunFolder(cfg, start):
+        # Warnings go to the run's train.log, so they wait until the start is accepted.
+        for note in (debug_note, config_checks.milestones_after_the_run(cfg, int(cfg.schedule.max_epochs))):
+            if note:
+                log.warning(note)
         return train_in_folder(cfg)
 
 

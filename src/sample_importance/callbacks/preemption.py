@@ -67,7 +67,7 @@ class PreemptionCheckpoint(Callback):
         periodic = self.every_n_train_steps and trainer.global_step % self.every_n_train_steps == 0
         if not (preempted or periodic):
             return
-        trainer.save_checkpoint(last_checkpoint_path(trainer), weights_only=False)
+        trainer.save_checkpoint(last_checkpoint_path(trainer))
         if preempted:
             log.warning("preemption signal: saved %s at step %d", last_checkpoint_path(trainer), trainer.global_step)
             handler = self.previous_handler

@@ -299,9 +299,7 @@ class ImportanceSampling(Callback):
         log.info("sampler switched to importance weights (%s) after epoch %d (scoring took %.2f s in all)",
                  extra["score"], epochs_done, self.scoring_seconds)
         if epochs_done > 0:
-            # weights_only=False: the full, resumable state (and no INFO line from Lightning asking)
-            trainer.save_checkpoint(output_dir / "checkpoints" / f"burn_in_end_epoch{epochs_done}.ckpt",
-                                    weights_only=False)
+            trainer.save_checkpoint(output_dir / "checkpoints" / f"burn_in_end_epoch{epochs_done}.ckpt")
 
     def log_switch(self, trainer: pl.Trainer, hardness: Hardness, weights: torch.Tensor) -> None:
         datamodule = trainer.datamodule
