@@ -187,6 +187,14 @@ def unfinished(report: dict) -> str:
     return "".join(out) + "\n"
 
 
+def unreadable(report: dict) -> str:
+    rows = [[shown_path(r["folder"]), "; ".join(r["problems"])] for r in report.get("unreadable_runs", [])]
+    if not rows:
+        return ""
+    return ("## Unreadable runs\n\nFiles of these runs could not be read; what they would have given is left out "
+            "of the figures and tables above.\n\n" + table(["folder", "problem"], rows) + "\n")
+
+
 def per_run(report: dict) -> str:
     rows = [[shown_path(r["folder"]), r["group"], r["seed"], num(r["best_test_acc"]), num(r["final_test_acc"]),
              r["total_steps"] if r["total_steps"] is not None else DASH, num(r["wall_time_s"], 1),
@@ -203,5 +211,5 @@ def render(report: dict, output: Path) -> str:
             "percentiles (the paper's Appendix A.2.1); ± is the sample standard deviation over seeds. "
             f"All numbers are also in `report.json`.\n\n")
     parts = [head] + [comparison(s) for s in report["comparisons"]] + [importance(s) for s in report["importance"]]
-    parts += [unfinished(report), per_run(report)]
+    parts += [unfinished(report), unreadable(report), per_run(report)]
     return "".join(parts)
