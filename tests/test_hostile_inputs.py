@@ -21,7 +21,6 @@ from sample_importance.dataset.digits import DigitsSource
 from sample_importance.errors import UserError
 from sample_importance.sampler.importance import hardness_weights
 from sample_importance.sampler.index_sampler import IndexSampler
-from sample_importance.sampler.weights_file import align_to_training_set, load_values
 
 TRAIN = ["-m", "sample_importance.train"]
 SCORE = ["-m", "sample_importance.score"]
@@ -175,15 +174,15 @@ def test_weights_files_of_huge_values_train_on_both_heavy_samples(tmp_path):
 
 @pytest.mark.parametrize("gamma", [2000.0, -2000.0, -1e6, 1e6])
 def test_weights_are_finite_for_any_finite_gamma_and_keep_their_order(gamma):
-    hardness = torch.tensor([0.3, 0.5, 0.7, 0.9], dtype=torch.float64)
+    hardness = torch.tensor([0.1, 0.2, 0.4, 0.6], dtype=torch.float64)  # 0.6^2000 underflows, 0.1^-2000 overflows
     weights, fallback = hardness_weights(hardness, gamma)
-    assert torch.isfinite(weights).all() and fallback == ""
+    assert torch.isfinite(weights).all() and fallback == ""  # not "every weight is zero"
     heaviest = 3 if gamma > 0 else 0
-    assert weights.argmax() == heaviest and weights[heaviest] > 0
+    assert weights.argmax() == heaviest and weights[heaviest] == 1
     assert torch.equal(hardness_weights(hardness, 0.5)[0], hardness.pow(0.5))  # ordinary gammas: the paper's h^gamma
 
 
-@pytest.mark.parametrize("gamma", ["-2000", "2000"])
+@pytest.mark.parametrize("gamma", ["-2000", "1e6"])  # -2000: 1e91 overflowed float32 histograms; 1e6: all 0
 def test_training_with_a_huge_gamma_runs_and_records_finite_weights(gamma, tmp_path):
     run = tmp_path / "run"
     summary = run_training(["sampler.burn_in_epochs=1", "schedule.max_epochs=2", f"sampler.gamma={gamma}",
@@ -265,6 +264,8 @@ def test_a_bare_npy_file_is_refused_unless_its_order_is_stated(key, tmp_path):
 
 
 def test_an_index_map_puts_each_value_on_its_sample():
+    from sample_importance.sampler.weights_file import align_to_training_set
+
     labels = torch.tensor([0, 1, 1, 2, 0])
     values = torch.tensor([10.0, 11.0, 12.0, 13.0, 14.0], dtype=torch.float64)  # by our index
     order = torch.tensor([4, 0, 2, 1, 3])  # the file lists samples in this order
@@ -284,6 +285,8 @@ def readme_block(marker: str) -> str:
 
 
 def test_the_readmes_data_diet_conversion_aligns_class_sorted_scores(tmp_path, monkeypatch):
+    from sample_importance.sampler.weights_file import align_to_training_set, load_values
+
     source = DigitsSource().load()
     our_images, our_labels = source.train_images.numpy(), source.train_labels.numpy()
     our_scores = np.random.default_rng(1).random(len(our_labels))
