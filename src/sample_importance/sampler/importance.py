@@ -331,7 +331,7 @@ class ImportanceSampling(Callback):
         step = trainer.global_step
         for writer in diagnostics.tensorboard_writers(trainer):
             if not torch.isfinite(hardness.p_true).all():  # no model ran: weights and shares only
-                writer.add_histogram("importance/weight", weights.float(), step)
+                writer.add_histogram("importance/weight", scaled_to_max(weights).float(), step)  # float32-safe
                 shares = diagnostics.class_shares(weights, hardness.label, datamodule.num_classes)
                 for c, share in enumerate(shares.tolist()):
                     writer.add_scalar(f"importance/class_share/{c:03d}_{datamodule.class_names[c]}", share, step)
