@@ -183,12 +183,13 @@ def test_weights_file_reproduces_the_files_weights_and_averages_several(tmp_path
     np.save(tmp_path / "first.npy", first.numpy())
     torch.save({"weight": second, "label": DigitsSource().load().train_labels}, tmp_path / "second.pt")
     run = tmp_path / "run"
-    run_training([f"sampler.weights_file=[{tmp_path / 'first.npy'},{tmp_path / 'second.pt'}]",
+    run_training([f"sampler.weights_file=[{tmp_path / 'first.npy'},{tmp_path / 'second.pt'}]", "sampler.weights_order=index",
                   "sampler.burn_in_epochs=0", "schedule.max_epochs=1", RECORD_DRAWS], run)
     assert torch.equal(sampler_weights_in(run / "checkpoints" / "last.ckpt"), (first + second) / 2)
     assert (load_draws(run)[0] >= n // 2).all()  # zero-weight samples are never drawn
     single = tmp_path / "single"
-    summary = run_training([f"sampler.weights_file={tmp_path / 'first.npy'}", "sampler.burn_in_epochs=1",
+    summary = run_training([f"sampler.weights_file={tmp_path / 'first.npy'}", "sampler.weights_order=index",
+                            "sampler.burn_in_epochs=1",
                             "schedule.max_epochs=2", FEW_BATCHES], single)
     assert torch.equal(sampler_weights_in(single / "checkpoints" / "last.ckpt"), first)
     assert torch.equal(torch.load(single / "sample_weights.pt", weights_only=True)["weight"], first)
@@ -331,6 +332,7 @@ def test_pruning_keeps_the_highest_scores_on_a_sample_table_dataset(tmp_path):
     scores = torch.rand(datamodule.num_train, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     np.save(tmp_path / "scores.npy", scores.numpy())
     summary = run_training(["dataset=digits_multiaug", "sampler=el2n_pruning", f"sampler.scores_file={tmp_path / 'scores.npy'}",
+                            "sampler.scores_order=index",
                             "sampler.prune_fraction=0.5", "schedule.max_epochs=1", "++trainer.limit_train_batches=2"],
                            tmp_path / "run")
     kept = torch.load(tmp_path / "run" / "pruned_samples.pt", weights_only=True)["kept_from_full"]

@@ -60,7 +60,7 @@ def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"this is not a checkpoint")
     result = run_cli([*TRAIN, "dataset=digits", f"ckpt_path={broken}", f"paths.log_dir={tmp_path}"], cwd=REPO)
-    assert_one_line_error(result, "ckpt_path", "not a readable checkpoint")
+    assert_one_line_error(result, "ckpt_path", "not a readable torch file")
 
 
 def test_missing_dataset_with_download_off_is_a_one_line_error(tmp_path):

@@ -125,7 +125,9 @@ def run_tiny(overrides: list[str], tmp_path: Path, data_dir: Path) -> tuple[dict
         datamodule.setup("fit")
         for path in needed:
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(torch.rand(datamodule.num_train, dtype=torch.float64) + 0.01, path)
+            # shaped like el2n_scores.pt / sample_weights.pt: values with the labels that place them
+            torch.save({"score": torch.rand(datamodule.num_train, dtype=torch.float64) + 0.01,
+                        "label": datamodule.train_set.labels}, path)
     Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
     return train(cfg), cfg
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
+from sample_importance.errors import UserError
 from sample_importance.sampler import index_sampler
 from sample_importance.sampler.index_sampler import IndexSampler, WeightError, chunk_generator
 
@@ -102,7 +103,7 @@ def test_state_dict_round_trip_gives_the_same_draws():
     restored.load_state_dict(sampler.state_dict())
     restored.set_epoch(4)
     assert list(restored) == list(sampler)
-    with pytest.raises(WeightError, match="covers 300 samples"):
+    with pytest.raises(UserError, match="covers 300 samples"):
         IndexSampler(299).load_state_dict(sampler.state_dict())
 
 

@@ -51,8 +51,33 @@ def registered_options(group: str) -> list[str]:
         return []
 
 
+def unwritable_output(argv: list[str]) -> str | None:
+    """A one-line message when the run folder the command line names cannot be created.
+
+    Hydra makes the folder before any of our code runs and reports a failure there with a
+    traceback. The folder is ``hydra.run.dir`` (``hydra.sweep.dir`` with ``-m``), else under
+    ``paths.log_dir`` (default ``logs``); the check is on its nearest existing parent.
+    """
+    values = dict(argument.lstrip("+~").partition("=")[::2] for argument in argv if "=" in argument)
+    multirun = "-m" in argv or "--multirun" in argv
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    if key not in values:
+        key = "paths.log_dir"
+    folder = values.get(key, "logs")
+    if "${" in folder:
+        return None
+    parent = Path(folder).absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{key}={folder}: cannot create the run folder there ({parent} is a file, not a folder)"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{key}={folder}: cannot create the run folder there ({parent} is not writable)"
+    return None
+
+
 def check_command_line(config_dir: str = CONFIG_DIR) -> None:
-    message = unknown_group_option(sys.argv[1:], config_dir)
+    message = unknown_group_option(sys.argv[1:], config_dir) or unwritable_output(sys.argv[1:])
     if message:
         print(f"error: {message}", file=sys.stderr, flush=True)
         sys.exit(2)

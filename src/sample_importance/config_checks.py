@@ -79,7 +79,13 @@ def validate(cfg: DictConfig) -> None:
     """Checks of the composed config that need no data and no model."""
     max_epochs = check_int_at_least("schedule.max_epochs", OmegaConf.select(cfg, "schedule.max_epochs"), 1)
     check_int_at_least("schedule.batch_size", OmegaConf.select(cfg, "schedule.batch_size"), 1)
-    check_int_at_least("seed", cfg.get("seed"), 0)
+    seed = check_int_at_least("seed", cfg.get("seed"), 0)
+    if seed >= 2**32:  # numpy's and Lightning's seeds are 32-bit
+        raise ConfigError(f"seed must be below 2^32 = {2**32}, got {seed}")
+    strategy = OmegaConf.select(cfg, "trainer.strategy", default=None)
+    if isinstance(strategy, str) and "spawn" in strategy:
+        raise ConfigError(f"trainer.strategy={strategy} is not supported: a spawned process trains a copy of the "
+                          f"model that the test and summary never see; use trainer=ddp_cpu (CPUs) or trainer=ddp (GPUs)")
     lr = check_finite_number("schedule.lr", OmegaConf.select(cfg, "schedule.lr"))
     if lr <= 0:
         raise ConfigError(f"schedule.lr must be positive, got {lr}")

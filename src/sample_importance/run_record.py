@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from sample_importance.cli import write_json
 from sample_importance.config_checks import check_checkpoint_path
 from sample_importance.errors import UserError
+from sample_importance.torch_files import read_torch_file
 
 SUMMARY_FILE = "summary.json"
 
@@ -23,10 +24,7 @@ SUMMARY_FILE = "summary.json"
 def check_checkpoint(path) -> int:
     """A checkpoint that cannot be read is a one-line error before training starts; returns its step."""
     path = check_checkpoint_path(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise UserError(f"ckpt_path={path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
+    checkpoint = read_torch_file(path, f"ckpt_path={path}")  # data only: a shared checkpoint cannot run code
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"ckpt_path={path} is not a Lightning checkpoint (no state_dict)")
     return int(checkpoint.get("global_step", 0))

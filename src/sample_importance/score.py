@@ -28,20 +28,16 @@ def score(cfg: DictConfig) -> Path:
     from sample_importance.run_record import check_checkpoint
     from sample_importance.sampler.importance import importance_weights, save_sample_weights
     from sample_importance.sampler.scoring import score_training_set
+    from sample_importance.torch_files import read_torch_file
     from sample_importance.train import build_classifier
 
     check_checkpoint(cfg.ckpt_path)
-    checkpoint = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False)
+    checkpoint = read_torch_file(cfg.ckpt_path, f"ckpt_path={cfg.ckpt_path}")
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
     module = build_classifier(cfg, datamodule)
-    try:
-        module.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as error:
-        raise UserError(
-            f"ckpt_path={cfg.ckpt_path} does not fit model={cfg.model._target_} on this dataset: "
-            f"{str(error).splitlines()[0]}"
-        ) from error
+    module.check_fits(checkpoint["state_dict"], f"ckpt_path={cfg.ckpt_path}")
+    module.load_state_dict(checkpoint["state_dict"])
     module.to("cuda" if torch.cuda.is_available() else "cpu")
     scores = score_training_set(module, datamodule)
     weights, fallback = importance_weights(scores.p_true, cfg.sampler.gamma, cfg.sampler.get("weight_floor", 0.0))

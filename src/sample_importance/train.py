@@ -130,7 +130,7 @@ def train_in_folder(cfg: DictConfig) -> dict:
         datamodule, module, strategy, trainer, ckpt_path = build(cfg)
         if ckpt_path and trainer.is_global_zero:
             print(f"resuming from {ckpt_path}", flush=True)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         trainer.test(module, datamodule=datamodule, verbose=False)
     summary = run_record.summarize(cfg, trainer, datamodule, module, strategy, time.time() - started)
     summary.update(run_folder.settings_changed_on_resume(trainer))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 
 import pytorch_lightning as pl
 import torch
@@ -10,10 +12,32 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from sample_importance.dataset.tensor_data import RandomShift, TensorImageDataset, collate
 from sample_importance.dataset.variants import balanced_subset, choose_classes, replicate_classes
-from sample_importance.errors import ConfigError
+from sample_importance.errors import ConfigError, UserError
 from sample_importance.sampler.index_sampler import IndexSampler
 
 log = logging.getLogger(__name__)
+
+
+IMBALANCE_KEYS = ("class_fraction", "replication", "seed")
+
+
+def check_dataset_settings(train_samples_per_class, test_samples_per_class, imbalance, num_workers) -> None:
+    for key, value in (("train_samples_per_class", train_samples_per_class),
+                       ("test_samples_per_class", test_samples_per_class)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"dataset.{key} must be null (all) or an integer >= 1, got {value!r}")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError(f"dataset.num_workers must be an integer >= 0, got {num_workers!r}")
+    if imbalance is None:
+        return
+    if not isinstance(imbalance, Mapping) or any(key not in imbalance for key in IMBALANCE_KEYS):
+        raise ConfigError(f"dataset.imbalance must be null or {{class_fraction: F, replication: R, seed: S}} "
+                          f"(optionally with policies: [...]), got {imbalance!r}")
+    fraction, replication = imbalance["class_fraction"], imbalance["replication"]
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ConfigError(f"dataset.imbalance.class_fraction must be in (0, 1], got {fraction!r}")
+    if isinstance(replication, bool) or not isinstance(replication, int) or replication < 1:
+        raise ConfigError(f"dataset.imbalance.replication must be an integer >= 1, got {replication!r}")
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -63,6 +87,7 @@ class ImageDataModule(pl.LightningDataModule):
         on_device: bool | str = False,
     ) -> None:
         super().__init__()
+        check_dataset_settings(train_samples_per_class, test_samples_per_class, imbalance, num_workers)
         self.source = source
         self.batch_size = int(batch_size)
         self.train_samples_per_class = train_samples_per_class
@@ -203,6 +228,10 @@ class ImageDataModule(pl.LightningDataModule):
         """The run's sampler, made once and kept: strategies set its weights, it is never rebuilt."""
         if self.sampler is None:
             world, rank = self._world()
+            if math.ceil(self.num_train / world) < self.per_device_batch_size():
+                raise UserError(f"{self.num_train} training sample{'s' if self.num_train != 1 else ''}, fewer than "
+                                f"one batch of {self.batch_size}: "
+                                f"every epoch would train 0 steps (lower schedule.batch_size)")
             self.sampler = IndexSampler(self.num_train, num_replicas=world, rank=rank, seed=self.seed)
             if self._pending_sampler_state is not None:
                 self.sampler.load_state_dict(self._pending_sampler_state)

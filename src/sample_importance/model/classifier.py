@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy
 
-from sample_importance.errors import TrainingDiverged
+from sample_importance.errors import TrainingDiverged, UserError
 
 
 def to_channels_last(_module, args):
@@ -214,7 +214,28 @@ class ImageClassifier(pl.LightningModule):
         checkpoint["test_acc_history"] = list(self.test_acc_history)
         checkpoint["last_test_metrics"] = self.last_test_metrics
 
+    def check_fits(self, state_dict: dict, source: str) -> None:
+        """A checkpoint of another network (another model, class count or input size) is a one-line
+        error naming the first difference, instead of load_state_dict's page of mismatches."""
+        own = self.state_dict()
+        shapes = [(key, list(state_dict[key].shape), list(value.shape)) for key, value in own.items()
+                  if isinstance(state_dict.get(key), torch.Tensor) and state_dict[key].shape != value.shape]
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        if shapes:
+            key, theirs, ours = shapes[0]
+            detail = f"its {key} is {theirs}, this run's is {ours}"
+        elif missing or unexpected:
+            detail = (f"its parameter names differ ({len(missing)} of this run's missing, e.g. "
+                      f"{(missing or ['-'])[0]}; {len(unexpected)} unknown, e.g. {(unexpected or ['-'])[0]})")
+        else:
+            return
+        raise UserError(f"{source} is a checkpoint of another network than this run's {type(self.net).__name__} for "
+                        f"{self.num_classes} classes ({detail}): use it with the model and dataset it was trained with")
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        source = f"ckpt_path={self.trainer.ckpt_path}" if self._trainer is not None else "the checkpoint"
+        self.check_fits(checkpoint.get("state_dict", {}), source)
         self.test_acc_history = [tuple(item) for item in checkpoint.get("test_acc_history", [])]
         self.last_test_metrics = checkpoint.get("last_test_metrics")
 

@@ -57,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 2
+    import json
+
+    from sample_importance.report.build import NUMBERS_FILE
+
+    unreadable = json.loads((report.parent / NUMBERS_FILE).read_text()).get("unreadable_runs", [])
+    if unreadable:
+        print(f"warning: {len(unreadable)} run(s) with unreadable files, left out where needed: listed in {report}",
+              file=sys.stderr, flush=True)
     print(f"report: {report}", flush=True)
     return 0
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from sample_importance.report import events, metrics
 from sample_importance.report.groups import ComparisonSet, Group, describe, format_value, varying_keys
-from sample_importance.report.runs import Run
+from sample_importance.errors import UserError
+from sample_importance.report.runs import WEIGHTS_FILE, Run
 
 DEFAULT_EPS_TABLE = (0.0, 0.005, 0.01)
 # The tolerance of the headlines and the sensitivity summaries.
@@ -274,7 +275,7 @@ def split_curves(group: Group) -> dict[str, metrics.Curves] | None:
     for run in group.runs:
         if not run.events_dir.is_dir():
             continue
-        scalars = events.read_scalars(run.events_dir, list(SPLIT_TAGS.values()))
+        scalars = events.read_run_scalars(run, list(SPLIT_TAGS.values()))
         if not all(tag in scalars for tag in SPLIT_TAGS.values()):
             continue
         seeds.append(run.seed)
@@ -382,14 +383,21 @@ def load_weights(group: Group) -> GroupWeights | None:
     """The group's ``sample_weights.pt`` files, ordered by sample index; None when no run has one."""
     import torch
 
+    from sample_importance.torch_files import read_torch_file
+
     seeds, labels, rows, folders, notes = [], None, [], [], []
     for run in group.runs:
         if run.weights_file is None:
             continue
-        record = torch.load(run.weights_file, map_location="cpu", weights_only=True)
-        order = torch.as_tensor(record["index"]).argsort()
-        run_labels = torch.as_tensor(record["label"])[order].numpy()
-        run_weights = torch.as_tensor(record["weight"]).double()[order].numpy()
+        try:
+            record = read_torch_file(run.weights_file)
+            order = torch.as_tensor(record["index"]).argsort()
+            run_labels = torch.as_tensor(record["label"])[order].numpy()
+            run_weights = torch.as_tensor(record["weight"]).double()[order].numpy()
+        except (UserError, KeyError, TypeError, IndexError, RuntimeError) as error:  # one bad file: that run is left out
+            reason = str(error) if isinstance(error, UserError) else f"no usable index, label and weight ({error!r})"
+            run.unreadable.append(f"{WEIGHTS_FILE} left out: {reason}")
+            continue
         if labels is not None and (len(run_labels) != len(labels) or not np.array_equal(run_labels, labels)):
             notes.append(f"{run.folder}: its samples differ from the group's first run; left out")
             continue

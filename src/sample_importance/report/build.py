@@ -11,7 +11,7 @@ import numpy as np
 
 from sample_importance.errors import UserError
 from sample_importance.report import analysis, figures, images, markdown, names, tables
-from sample_importance.report.events import read_last_image
+from sample_importance.report.events import read_run_image
 from sample_importance.report.groups import make_comparison_sets, make_groups, slugify
 from sample_importance.report.runs import find_run_folders, load_runs
 
@@ -67,6 +67,7 @@ def build_report(paths: list[str], out: str | Path | None = None, baseline: list
         "unfinished_runs": [{"folder": str(r.folder), "status": r.status, "seed": r.seed, "note": r.note,
                              "group": group_label_of(r, comparisons)} for r in runs if not r.finished],
         "per_run": [run_row(r, comparisons) for r in runs if r.finished],
+        "unreadable_runs": [{"folder": str(r.folder), "problems": list(r.unreadable)} for r in runs if r.unreadable],
     }
     report = finite(report)
     (output / NUMBERS_FILE).write_text(json.dumps(report, indent=1, default=str) + "\n")
@@ -288,7 +289,7 @@ def extreme_images(bucket, output: Path, data_dir: str | None) -> tuple[list[dic
         if pixels is not None:
             note = "the rebuilt training set differs from the runs' samples; logged grids used instead"
         grids = [(f"seed {run.seed}", image) for run in item.group.runs if run.weights_file is not None
-                 and run.events_dir.is_dir() and (image := read_last_image(run.events_dir)) is not None]
+                 and run.events_dir.is_dir() and (image := read_run_image(run)) is not None]
         if grids:
             path = figures.logged_grids(grids, f"{title}: top row easiest, bottom row hardest per class "
                                         "(logged at the switch)", output / f"fig18_19_logged_{slug}.png")

@@ -37,6 +37,27 @@ def read_scalars(events_dir: Path, tags: list[str] | None = None) -> dict[str, t
     return result
 
 
+def read_run_scalars(run, tags: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``read_scalars`` of a run's events; events that cannot be read are noted on the run and give {}.
+
+    (TensorBoard's reader itself skips truncated or corrupt records; this catches what it raises.)
+    """
+    try:
+        return read_scalars(run.events_dir, tags)
+    except Exception as error:  # one run's broken events must not end the report
+        run.unreadable.append(f"TensorBoard events unreadable ({type(error).__name__})")
+        return {}
+
+
+def read_run_image(run, tag: str = EXTREMES_IMAGE_TAG) -> np.ndarray | None:
+    """``read_last_image`` of a run's events; a failure is noted on the run and gives None."""
+    try:
+        return read_last_image(run.events_dir, tag)
+    except Exception as error:  # a corrupt image record, events that cannot be read
+        run.unreadable.append(f"TensorBoard image {tag} unreadable ({type(error).__name__})")
+        return None
+
+
 def read_last_image(events_dir: Path, tag: str = EXTREMES_IMAGE_TAG) -> np.ndarray | None:
     """The last image logged under ``tag`` as an (H, W, C) uint8 array, or None."""
     from PIL import Image

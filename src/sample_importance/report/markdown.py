@@ -339,6 +339,14 @@ def unfinished(report: dict) -> str:
     return "".join(out) + "\n"
 
 
+def unreadable(report: dict) -> str:
+    rows = [[shown_path(r["folder"]), "; ".join(r["problems"])] for r in report.get("unreadable_runs", [])]
+    if not rows:
+        return ""
+    return ("## Unreadable runs\n\nFiles of these runs could not be read; what they would have given is left out "
+            "of the figures and tables above.\n\n" + table(["folder", "problem"], rows) + "\n")
+
+
 def per_run(report: dict) -> str:
     rows = [[shown_path(r["folder"]), r["group"], r["seed"], num(r["best_test_acc"]), num(r["final_test_acc"]),
              r["total_steps"] if r["total_steps"] is not None else DASH, num(r["wall_time_s"], 1),
@@ -364,5 +372,5 @@ def render(report: dict, output: Path) -> str:
                + "".join(lines) + "\n")
     parts = [head, summary] + [comparison(s) for s in report["comparisons"]]
     parts += [importance(s) for s in report["importance"]]
-    parts += [unfinished(report), per_run(report)]
+    parts += [unfinished(report), unreadable(report), per_run(report)]
     return "".join(parts)

@@ -39,6 +39,7 @@ class Run:
     curve: tuple[np.ndarray, np.ndarray] | None = None  # (iterations, test accuracy)
     curve_source: str = ""  # "summary" or "events"
     note: str = ""  # why a run is partial or failed
+    unreadable: list[str] = field(default_factory=list)  # files of the run that could not be read, and why
 
     @property
     def finished(self) -> bool:
@@ -200,7 +201,7 @@ def load_run(folder: Path) -> Run:
         steps, acc = zip(*history)
         run.curve, run.curve_source = (np.asarray(steps, dtype=np.int64), np.asarray(acc, dtype=float)), "summary"
     elif run.events_dir.is_dir():
-        scalars = events.read_scalars(run.events_dir, ["test/acc"])
+        scalars = events.read_run_scalars(run, ["test/acc"])
         if "test/acc" in scalars:
             run.curve, run.curve_source = scalars["test/acc"], "events"
     if run.summary is None and not run.note:

@@ -10,6 +10,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from sample_importance.sampler.index_sampler import scaled_to_max
+
 
 def tensorboard_writers(trainer: pl.Trainer) -> list:
     if not trainer.is_global_zero:
@@ -40,12 +42,12 @@ def sampling_phase(trainer: pl.Trainer) -> tuple[int, str]:
 
 def class_shares(weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """The paper's class importance: sum of weights per class over the sum of all weights."""
-    totals = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels.long(), weights.double())
+    totals = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels.long(), scaled_to_max(weights))
     return totals / totals.sum()
 
 
 def sampling_stats(weights: torch.Tensor, drawn: torch.Tensor | None = None) -> dict[str, float]:
-    weights = weights.double()
+    weights = scaled_to_max(weights)
     stats = {
         "effective_sample_fraction": float(weights.sum() ** 2 / (weights.pow(2).sum() * len(weights))),
         "max_sample_share": float(weights.max() / weights.sum()),
@@ -76,6 +78,7 @@ def extreme_images_grid(datamodule, weights: torch.Tensor, labels: torch.Tensor)
 
 def log_switch(trainer: pl.Trainer, datamodule, scores, weights: torch.Tensor, seconds: float) -> None:
     step = trainer.global_step
+    weights = scaled_to_max(weights)  # float32 holds the histogram: weights from a file may exceed its range
     for writer in tensorboard_writers(trainer):
         writer.add_histogram("importance/weight", weights.float(), step)
         writer.add_histogram("importance/p_true", scores.p_true.float(), step)

@@ -14,6 +14,7 @@ class-level weights (``class_importance.py``, SGD-SCI).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,12 +24,14 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from sample_importance.config_checks import check_burn_in, check_finite_number, check_int_at_least
-from sample_importance.errors import ConfigError
+from sample_importance.errors import ConfigError, UserError
 from sample_importance.sampler import diagnostics
 from sample_importance.sampler.auto_burn_in import AutoBurnIn
+from sample_importance.sampler.index_sampler import scaled_to_max
 from sample_importance.sampler.scores import SCORE_NAMES, Hardness, score_hardness
 from sample_importance.sampler.scoring import Scores, gather_from_ranks
-from sample_importance.sampler.weights_file import mean_weights
+from sample_importance.sampler.weights_file import check_file_order, mean_weights
+from sample_importance.torch_files import read_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,11 @@ MIN_HARDNESS = 1e-7
 def hardness_weights(hardness: torch.Tensor, gamma: float, weight_floor: float = 0.0) -> tuple[torch.Tensor, str]:
     """w = max(h^gamma, weight_floor) in float64, and what was done about degenerate weights.
 
+    Only the ratios of the weights matter for the draw (P(i) = w_i / sum_j w_j). For large |gamma|
+    h^gamma leaves float64 (0.01^-200 is infinite, 0.5^2000 is 0 for every sample): the weights
+    are then the same ones times a common factor, computed in log space so that the largest is 1,
+    finite for any finite gamma.
+
     Returns ``(weights, fallback)``: ``fallback`` is ``""`` normally and ``"uniform"`` when every
     weight is zero (every sample learned perfectly with gamma > 0): the draw then stays uniform
     with replacement instead of failing, and the fallback is logged and recorded.
@@ -47,12 +55,16 @@ def hardness_weights(hardness: torch.Tensor, gamma: float, weight_floor: float =
     hardness = hardness.double().clamp(min=0.0)
     if gamma < 0:
         hardness = hardness.clamp(min=MIN_HARDNESS)
-    weights = hardness.pow(gamma)
+    weights = hardness.pow(gamma).clamp(min=weight_floor)
+    if torch.isfinite(weights).all() and (weights > 0).any():
+        return weights, ""
+    log_weights = torch.xlogy(torch.tensor(float(gamma), dtype=torch.float64), hardness)  # 0 log 0 = 0
     if weight_floor > 0:
-        weights = weights.clamp(min=weight_floor)
-    if not weights.sum() > 0:
-        return torch.ones_like(weights), "uniform"
-    return weights, ""
+        log_weights = log_weights.clamp(min=math.log(weight_floor))
+    largest = log_weights.max()
+    if not torch.isfinite(largest):  # every h = 0 with gamma > 0: no sample is preferred
+        return torch.ones_like(hardness), "uniform"
+    return torch.exp(log_weights - largest), ""
 
 
 def importance_weights(p_true: torch.Tensor, gamma: float, weight_floor: float = 0.0) -> tuple[torch.Tensor, str]:
@@ -62,6 +74,8 @@ def importance_weights(p_true: torch.Tensor, gamma: float, weight_floor: float =
 
 def save_sample_weights(path: Path, epoch: int, gamma: float, scores: Scores, weights: torch.Tensor, **extra) -> None:
     """Write ``sample_weights.pt`` (the format the report and ``score`` share)."""
+    if not torch.isfinite(weights).all():  # hardness_weights keeps them finite; a file must never say otherwise
+        raise UserError(f"{int((~torch.isfinite(weights)).sum())} weights are NaN or infinite; {path} not written")
     record = {
         "epoch": int(epoch),
         "gamma": float(gamma),
@@ -92,7 +106,8 @@ class UnbiasedLossWeight:
         if weights is None:
             return None
         if self._for_weights is not weights:
-            probability = weights / weights.sum()
+            scaled = scaled_to_max(weights)
+            probability = scaled / scaled.sum()
             factors = torch.zeros_like(weights)
             drawable = probability > 0
             factors[drawable] = 1.0 / (len(weights) * probability[drawable])
@@ -122,6 +137,8 @@ class ImportanceSampling(Callback):
         unbiased: weight each sample's loss by 1 / (N P(i)) (Appendix E.3).
         weights_file: a file or a list of files (``weights_file.py``) whose (mean) values become
             the weights at the switch instead of scoring; gamma and score are then not used.
+        weights_order: ``"index"`` states that files without labels or index map (a bare ``.npy``)
+            are in training-set index order; None refuses such files.
     """
 
     name = "importance"
@@ -134,6 +151,7 @@ class ImportanceSampling(Callback):
         score: str = "p_true",
         unbiased: bool = False,
         weights_file: str | list[str] | None = None,
+        weights_order: str | None = None,
         auto_spearman_threshold: float = 0.9,
         auto_max_burn_in_epochs: int = 10,
         score_source: str = "eval_pass",
@@ -146,6 +164,7 @@ class ImportanceSampling(Callback):
         check_score_options(score, weights_file, burn_in_epochs, auto_spearman_threshold, auto_max_burn_in_epochs)
         check_score_source(score_source, score, weights_file, burn_in_epochs)
         self.score_source = score_source
+        self.weights_order = check_file_order("sampler.weights_order", weights_order)
         self.recorded: TrainForwardRecord | None = None  # p_true from epoch E's training steps
         self.burn_in_epochs = burn_in_epochs
         self.gamma = float(gamma)
@@ -190,7 +209,7 @@ class ImportanceSampling(Callback):
         if self.switched_after_epoch is not None:
             return
         if self.weights_files:  # a wrong file fails now, not after E epochs
-            mean_weights(self.weights_files, trainer.datamodule.train_set.labels)
+            mean_weights(self.weights_files, trainer.datamodule.train_set.labels, order=self.weights_order)
         if self.auto is not None and not self.auto.started:
             self.observe_for_auto(trainer, pl_module, 0)  # the untrained model's weights, E = 0
         elif self.auto is None and self.burn_in_epochs == 0:
@@ -204,7 +223,11 @@ class ImportanceSampling(Callback):
         record_path = Path(trainer.default_root_dir) / "sample_weights.pt"
         if trainer.global_step != self.switched_after_epoch * pl_module.steps_per_epoch() or not record_path.is_file():
             return
-        record = torch.load(record_path, weights_only=True)
+        try:
+            record = read_torch_file(record_path)
+        except UserError as error:
+            raise UserError(f"{error}; the checkpoint holds the weights, this file only the switch's record: "
+                            f"delete it to resume without it") from error
         if torch.isfinite(record["p_true"]).all():
             scores = SimpleNamespace(label=record["label"], p_true=record["p_true"])
             diagnostics.log_switch(trainer, trainer.datamodule, scores, record["weight"], self.scoring_seconds)
@@ -270,7 +293,7 @@ class ImportanceSampling(Callback):
         extra = {"score": self.score, "weight_floor": self.weight_floor}
         if self.weights_files:
             start = time.perf_counter()
-            weights, p_true = mean_weights(self.weights_files, labels)
+            weights, p_true = mean_weights(self.weights_files, labels, order=self.weights_order)
             self.fallback = ""
             if p_true is None:
                 p_true = torch.full((len(weights),), float("nan"), dtype=torch.float64)
@@ -308,7 +331,7 @@ class ImportanceSampling(Callback):
         step = trainer.global_step
         for writer in diagnostics.tensorboard_writers(trainer):
             if not torch.isfinite(hardness.p_true).all():  # no model ran: weights and shares only
-                writer.add_histogram("importance/weight", weights.float(), step)
+                writer.add_histogram("importance/weight", scaled_to_max(weights).float(), step)  # float32-safe
                 shares = diagnostics.class_shares(weights, hardness.label, datamodule.num_classes)
                 for c, share in enumerate(shares.tolist()):
                     writer.add_scalar(f"importance/class_share/{c:03d}_{datamodule.class_names[c]}", share, step)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
+from sample_importance.errors import UserError
+
 # Draws are produced in chunks, each from its own generator seeded by
 # (seed, epoch, chunk): memory stays bounded for huge N and no Python list of
 # the whole epoch is ever built.
@@ -36,6 +38,14 @@ def chunk_generator(seed: int, epoch: int, chunk: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(int(state[0]) << 32 | int(state[1]))
     return generator
+
+
+def scaled_to_max(weights: torch.Tensor) -> torch.Tensor:
+    """``weights / max(weights)`` in float64: the same distribution, with sums, squares and cumulative
+    sums that stay finite for any finite weights (two weights of 1e308 sum to infinity)."""
+    weights = weights.double()
+    top = weights.max()
+    return weights / top if top > 0 else weights
 
 
 class WeightError(ValueError):
@@ -50,7 +60,7 @@ def check_weights(weights: torch.Tensor, num_samples: int) -> torch.Tensor:
         raise WeightError(f"{int((~torch.isfinite(weights)).sum())} weights are NaN or infinite")
     if (weights < 0).any():
         raise WeightError(f"{int((weights < 0).sum())} weights are negative")
-    if weights.sum() <= 0:
+    if not (weights > 0).any():
         raise WeightError("all weights are zero")
     return weights
 
@@ -102,7 +112,7 @@ class IndexSampler(DistributedSampler):
             return
         weights = check_weights(weights, self.dataset_size)
         self.weights = weights
-        cdf = torch.cumsum(weights, 0)
+        cdf = torch.cumsum(scaled_to_max(weights), 0)
         self._cdf = cdf / cdf[-1]
 
     def set_subset(self, indices: torch.Tensor | None) -> None:
@@ -128,7 +138,7 @@ class IndexSampler(DistributedSampler):
 
     def load_state_dict(self, state: dict) -> None:
         if state["dataset_size"] != self.dataset_size:
-            raise WeightError(
+            raise UserError(
                 f"checkpoint's sampler covers {state['dataset_size']} samples, this training set has "
                 f"{self.dataset_size}: resume with the same dataset config"
             )

@@ -22,7 +22,7 @@ from pytorch_lightning.callbacks import Callback
 
 from sample_importance.config_checks import check_finite_number
 from sample_importance.errors import ConfigError, UserError
-from sample_importance.sampler.weights_file import check_against, load_values
+from sample_importance.sampler.weights_file import align_to_training_set, check_file_order, load_values
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,14 @@ class PrunedScan(Callback):
             (CIFAR-100), 0.3 otherwise (CIFAR-10), Paul et al.'s best values.
         extra_iterations: training iterations the scores cost, when the file does not say
             (an external file); recorded for the report, which adds them to t_n.
+        scores_order: ``"index"`` states that a file without labels or index map (a bare
+            ``.npy``) is in training-set index order; None refuses such a file.
     """
 
     name = "el2n_pruning"
 
-    def __init__(self, scores_file: str, prune_fraction: float | None = None, extra_iterations: int | None = None) -> None:
+    def __init__(self, scores_file: str, prune_fraction: float | None = None, extra_iterations: int | None = None,
+                 scores_order: str | None = None) -> None:
         if not scores_file or str(scores_file) == "???":
             raise ConfigError("sampler.scores_file is required: a .npy or .pt with one score per training sample")
         if prune_fraction is not None:
@@ -63,6 +66,7 @@ class PrunedScan(Callback):
                                              or extra_iterations < 0):
             raise ConfigError(f"sampler.extra_iterations must be null or an integer >= 0, got {extra_iterations!r}")
         self.scores_file = str(scores_file)
+        self.scores_order = check_file_order("sampler.scores_order", scores_order)
         self.prune_fraction = prune_fraction
         self.extra_iterations = extra_iterations
         self.scores_record: dict = {}
@@ -80,8 +84,9 @@ class PrunedScan(Callback):
         datamodule = trainer.datamodule
         if getattr(datamodule, "kept_from_full", None) is not None:
             return  # already pruned (setup runs again for the test stage)
-        scores, record = load_values(self.scores_file, "sampler.scores_file")
-        check_against(scores, record, datamodule.train_set.labels, self.scores_file, "sampler.scores_file")
+        scores, record = align_to_training_set(*load_values(self.scores_file, "sampler.scores_file"),
+                                               datamodule.train_set.labels, self.scores_file, "sampler.scores_file",
+                                               self.scores_order)
         if self.prune_fraction is None:
             self.prune_fraction = DEFAULT_PRUNE_FRACTION.get(datamodule.num_classes, FALLBACK_PRUNE_FRACTION)
         kept, pruned = lowest_scoring(scores, self.prune_fraction)

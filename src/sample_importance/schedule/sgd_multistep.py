@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+from sample_importance.errors import ConfigError
 
 
 class SGDMultiStep:
@@ -25,6 +29,15 @@ class SGDMultiStep:
         self.weight_decay = float(weight_decay)
         self.lr_milestones_epochs = [int(m) for m in lr_milestones_epochs]
         self.lr_decay_factor = float(lr_decay_factor)
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"schedule.momentum must be in [0, 1), got {momentum}")
+        if self.nesterov and self.momentum == 0:
+            raise ConfigError("schedule.nesterov=true needs schedule.momentum > 0 (Nesterov momentum without "
+                              "momentum is undefined); set schedule.nesterov=false for plain SGD")
+        if not (math.isfinite(self.lr_decay_factor) and self.lr_decay_factor > 0):
+            raise ConfigError(f"schedule.lr_decay_factor must be a positive number, got {lr_decay_factor}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"schedule.weight_decay must be a number >= 0, got {weight_decay}")
 
     def milestones_in_steps(self, steps_per_epoch: int) -> list[int]:
         return [m * steps_per_epoch for m in self.lr_milestones_epochs]
