@@ -233,7 +233,9 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(key, tmp_path):
     (["dataset.train_samples_per_class=50"], ["covers 1438 samples", "500"]),
 ])
 def test_resuming_with_another_dataset_is_one_line(overrides, fragments, finished_run, tmp_path):
+    # Past the settings check (resume_allow_changes), the checkpoint itself must not fit.
     result = run_cli([*TRAIN, *TINY, *overrides, "sampler.burn_in_epochs=1", "schedule.max_epochs=3",
+                      "resume_allow_changes=true",
                       f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={tmp_path / 'run'}"],
                      cwd=REPO, timeout=120)
     assert_one_line_error(result, *fragments)

@@ -170,7 +170,7 @@ def test_make_report_takes_several_sweep_folders(sweep, tmp_path):
     numbers = json.loads((day / "report" / "report.json").read_text())  # the folders' common parent
     assert numbers["runs"] == 2
     (section,) = numbers["comparisons"]
-    assert [g["label"] for g in section["groups"]] == ["uniform", "importance"]
+    assert [g["config"] for g in section["groups"]] == ["uniform", "importance"]
 
     newest = subprocess.run(make + ["ARGS=--no-images"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert newest.returncode == 0, newest.stderr[-3000:]
@@ -191,4 +191,4 @@ def test_baseline_and_method_in_one_sweep_form_one_comparison(tmp_path):
         ["uniform", "importance"]
     report_file = build_report([str(sweep)], progress=False, with_images=False)
     (section,) = json.loads((report_file.parent / "report.json").read_text())["comparisons"]
-    assert section["baseline"] == "uniform" and len(section["groups"]) == 2
+    assert section["baseline"] == "SGD-Scan" and [g["config"] for g in section["groups"]] == ["uniform", "importance"]

@@ -196,7 +196,7 @@ def test_a_refused_start_changes_no_file_of_the_folder(damage, run_copy, tmp_pat
     if damage == "truncated last.ckpt":
         last = folder / "checkpoints" / "last.ckpt"
         last.write_bytes(last.read_bytes()[:1000])
-        expected = "not a readable checkpoint"
+        expected = "not a readable torch file"
     elif damage == "fresh start":
         extra.append("auto_resume=false")
         expected = "already holds a run"

@@ -346,16 +346,13 @@ class Start:
 
 def read_checkpoint_record(path: str) -> dict:
     """The checkpoint's step, epoch and settings record (None: written before it had one)."""
-    import torch
+    from sample_importance.config_checks import check_checkpoint_path
+    from sample_importance.torch_files import read_torch_file
 
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:
-        first_line = (str(error).strip().splitlines() or [""])[0]  # torch's unpickling errors run over many lines
-        raise UserError(f"ckpt_path={path} is not a readable checkpoint ({type(error).__name__}: {first_line})") \
-            from error
-    if not isinstance(checkpoint, dict):
-        raise UserError(f"ckpt_path={path} is not a Lightning checkpoint")
+    path = check_checkpoint_path(path)
+    checkpoint = read_torch_file(path, f"ckpt_path={path}")  # data only: a shared checkpoint cannot run code
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserError(f"ckpt_path={path} is not a Lightning checkpoint (no state_dict)")
     record = checkpoint.get(SETTINGS_KEY)
     return {"global_step": int(checkpoint.get("global_step", 0)), "epoch": int(checkpoint.get("epoch", -1)),
             "settings": record.get("settings") if isinstance(record, dict) else None}
