@@ -59,6 +59,7 @@ def build(cfg: DictConfig):
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
     from sample_importance import run_record
+    from sample_importance.callbacks.step_seeds import SeedEachStep
 
     ckpt_path = run_record.resume_path(cfg)
     # Events logged after the checkpoint was written are dropped from the TensorBoard view, so
@@ -69,7 +70,7 @@ def build(cfg: DictConfig):
     strategy = instantiate(cfg.sampler)
     strategy.validate(cfg.schedule.max_epochs)
     # The strategy first: at a batch end it records per-sample values before any checkpoint is written.
-    callbacks = [strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
+    callbacks = [SeedEachStep(cfg.seed), strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
                               if cfg.trainer.get("enable_progress_bar", True) or "ProgressBar" not in c.get("_target_", "")]
     loggers = [instantiate(c, **({"purge_step": purge_step} if purge_step and "TensorBoard" in c._target_ else {}))
                for c in (cfg.get("logger") or {}).values()]

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from sample_importance.dataset.tensor_data import RandomShift, TensorImageDataset, collate
 from sample_importance.dataset.variants import balanced_subset, choose_classes, replicate_classes
 from sample_importance.errors import ConfigError
-from sample_importance.sampler.index_sampler import IndexSampler
+from sample_importance.sampler.index_sampler import IndexSampler, TrainingDraws
 
 log = logging.getLogger(__name__)
 
@@ -227,15 +227,22 @@ class ImageDataModule(pl.LightningDataModule):
             batches = fit_loop.epoch_loop.batch_progress
             if fit_loop.restarting and batches.current.ready > 0 and not batches.is_last_batch:
                 sampler.resume_mid_epoch(sampler.epoch, batches.current.ready * self.per_device_batch_size())
+        # Draws, not bare indices: each batch's augmentation is seeded by its place in the run.
         return DataLoader(
-            self.train_set, batch_size=self.per_device_batch_size(), sampler=sampler, drop_last=True,
+            self.train_set, batch_size=self.per_device_batch_size(), sampler=TrainingDraws(sampler), drop_last=True,
             collate_fn=collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            generator=self.loader_generator(),
         )
+
+    def loader_generator(self) -> torch.Generator:
+        """A loader's own generator: without one, every iterator takes its workers' base seed from
+        the global random stream, so an evaluation or scoring pass would shift what comes after it."""
+        return torch.Generator().manual_seed(self.seed)
 
     def _eval_loader(self, dataset, sampler=None) -> DataLoader:
         self.place_on_device()
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=sampler, shuffle=False,
-                          collate_fn=collate, num_workers=self.num_workers)
+                          collate_fn=collate, num_workers=self.num_workers, generator=self.loader_generator())
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.test_set)  # the paper tracks test accuracy over training
