@@ -60,6 +60,7 @@ def build(cfg: DictConfig):
 
     from sample_importance import run_record
     from sample_importance.callbacks.step_seeds import SeedEachStep
+    from sample_importance.checkpoint_io import AtomicCheckpointIO
 
     ckpt_path = run_record.resume_path(cfg)
     # Events logged after the checkpoint was written are dropped from the TensorBoard view, so
@@ -74,10 +75,10 @@ def build(cfg: DictConfig):
                               if cfg.trainer.get("enable_progress_bar", True) or "ProgressBar" not in c.get("_target_", "")]
     loggers = [instantiate(c, **({"purge_step": purge_step} if purge_step and "TensorBoard" in c._target_ else {}))
                for c in (cfg.get("logger") or {}).values()]
-    plugins = []
+    plugins = [AtomicCheckpointIO()]  # checkpoints written whole or not at all
     if SLURMEnvironment.detect():
         plugins.append(SLURMEnvironment(auto_requeue=False))  # submitit owns requeueing (callbacks/preemption.py)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins or None)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
     return datamodule, module, strategy, trainer, ckpt_path
 
 

@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 
+from sample_importance.atomic import write_text
 from sample_importance.errors import UserError
 from sample_importance.report import analysis, figures, images, markdown
 from sample_importance.report.events import read_last_image
@@ -67,9 +68,9 @@ def build_report(paths: list[str], out: str | Path | None = None, baseline: list
         "per_run": [run_row(r, comparisons) for r in runs if r.finished],
     }
     report = finite(report)
-    (output / NUMBERS_FILE).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    write_text(output / NUMBERS_FILE, json.dumps(report, indent=1, default=str) + "\n")
     report_file = output / REPORT_FILE
-    report_file.write_text(markdown.render(report, output))
+    write_text(report_file, markdown.render(report, output))
     return report_file
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sample_importance.atomic import replaced_when_done
 from sample_importance.report import metrics
 from sample_importance.report.groups import ComparisonSet, Group
 
@@ -30,7 +31,8 @@ def save(figure: Figure, path: Path) -> Path:
     with warnings.catch_warnings():  # long titles: a figure that cannot fit them is still readable
         warnings.simplefilter("ignore", UserWarning)
         figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
+    with replaced_when_done(path) as temporary:
+        figure.savefig(temporary, dpi=DPI, format=path.suffix.lstrip(".") or None)
     return path
 
 
