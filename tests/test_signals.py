@@ -29,13 +29,15 @@ def weights_of(folder):
     return torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
 
 
-def start_training(folder, data_dir, ready_step: int) -> subprocess.Popen:
+def start_training(folder, data_dir, ready_step: int, extra: list[str]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = str(TESTS_DIR)
-    command = [sys.executable, "-m", "sample_importance.train", *TINY, *SETTINGS,
+    command = [sys.executable, "-m", "sample_importance.train", *TINY, *SETTINGS, *extra,
                "+callbacks.slow._target_=draw_recorder.SlowAfterStep", f"+callbacks.slow.step={ready_step}",
                f"hydra.run.dir={folder}", f"paths.data_dir={data_dir}"]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # a session of its own: a signal to its process group reaches the run and its loader workers only
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
 
 
 def wait_for(path, process, timeout: float = 240.0) -> None:
@@ -49,13 +51,25 @@ def wait_for(path, process, timeout: float = 240.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("signum, exit_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
-def test_signal_mid_epoch_saves_last_ckpt_exits_non_zero_and_resumes_exactly(tmp_path, reference, signum, exit_code):
+CASES = {
+    "SIGTERM": (signal.SIGTERM, 143, []),
+    "SIGINT": (signal.SIGINT, 130, []),
+    # as a scheduler or Ctrl-C sends it: to the whole process group, loader workers included
+    "SIGTERM_to_the_group_with_workers": (signal.SIGTERM, 143, ["dataset.num_workers=2"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_signal_mid_epoch_saves_last_ckpt_exits_non_zero_and_resumes_exactly(tmp_path, reference, case):
+    signum, exit_code, extra = CASES[case]
     reference_folder, reference_summary = reference
     folder = tmp_path / "run"
-    process = start_training(folder, tmp_path / "data", ready_step=STEPS + 10)
+    process = start_training(folder, tmp_path / "data", STEPS + 10, extra)
     wait_for(folder / "training_at_step", process)
-    process.send_signal(signum)
+    if extra:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
     output, _ = process.communicate(timeout=240)
     assert process.returncode == exit_code, output[-3000:]
     assert not (folder / "summary.json").exists()

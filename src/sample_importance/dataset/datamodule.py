@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import pytorch_lightning as pl
 import torch
@@ -14,6 +15,23 @@ from sample_importance.errors import ConfigError
 from sample_importance.sampler.index_sampler import IndexSampler, TrainingDraws
 
 log = logging.getLogger(__name__)
+
+
+def init_worker(worker_id: int, rank: int = 0) -> None:
+    """Loader workers leave SIGTERM and SIGINT to the main process.
+
+    A scheduler's SIGTERM and a terminal's Ctrl-C reach the whole process group; a worker killed
+    by one would end the run with a traceback before the main process saves its checkpoint
+    (callbacks/preemption.py). The main process shuts its workers down itself, and a worker
+    whose main process is gone exits on its own. Lightning's per-worker seeding is kept.
+    """
+    import signal
+
+    from lightning_fabric.utilities.seed import pl_worker_init_function
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pl_worker_init_function(worker_id, rank)
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -231,8 +249,11 @@ class ImageDataModule(pl.LightningDataModule):
         return DataLoader(
             self.train_set, batch_size=self.per_device_batch_size(), sampler=TrainingDraws(sampler), drop_last=True,
             collate_fn=collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-            generator=self.loader_generator(),
+            generator=self.loader_generator(), worker_init_fn=self.worker_init_fn(),
         )
+
+    def worker_init_fn(self):
+        return partial(init_worker, rank=self._world()[1]) if self.num_workers else None
 
     def loader_generator(self) -> torch.Generator:
         """A loader's own generator: without one, every iterator takes its workers' base seed from
@@ -242,7 +263,8 @@ class ImageDataModule(pl.LightningDataModule):
     def _eval_loader(self, dataset, sampler=None) -> DataLoader:
         self.place_on_device()
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=sampler, shuffle=False,
-                          collate_fn=collate, num_workers=self.num_workers, generator=self.loader_generator())
+                          collate_fn=collate, num_workers=self.num_workers, generator=self.loader_generator(),
+                          worker_init_fn=self.worker_init_fn())
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.test_set)  # the paper tracks test accuracy over training
