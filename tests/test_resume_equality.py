@@ -70,3 +70,22 @@ def test_resume_mid_epoch_with_loader_workers_ends_bit_equal(tmp_path):
     plain_folder = tmp_path / "plain"
     plain = run_training(SETTINGS, plain_folder)
     assert_same_run(plain_folder, plain, reference_folder, reference)
+
+
+PER_BATCH_STRATEGIES = {
+    "importance_online": ["sampler=importance_online", "sampler.burn_in_epochs=1"],
+    "spv": ["sampler=spv", "sampler.burn_in_epochs=1"],
+    "infobatch": ["sampler=infobatch"],
+}
+
+
+@pytest.mark.parametrize("name", list(PER_BATCH_STRATEGIES))
+def test_strategies_that_learn_every_batch_resume_mid_epoch_bit_equal(tmp_path, name):
+    """Their per-sample state travels in the checkpoint; the rest is keyed as for every sampler."""
+    settings = [*PER_BATCH_STRATEGIES[name], "schedule.max_epochs=3", "dataset.augment=true"]
+    reference_folder = tmp_path / "reference"
+    reference = run_training(settings + ["+callbacks.snapshots._target_=draw_recorder.SaveAt",
+                                         "+callbacks.snapshots.steps=[60]"], reference_folder)
+    folder = tmp_path / "resumed"
+    resumed = run_training(settings + [f"ckpt_path={reference_folder / 'checkpoints' / 'step60.ckpt'}"], folder)
+    assert_same_run(folder, resumed, reference_folder, reference)
