@@ -110,10 +110,9 @@ def exit_on_user_error(function, *args):
 
 
 def write_json(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)
+    from sample_importance.atomic import write_text
+
+    write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 # Environment variables Lightning's DDP launcher sets in the rank-0 process and never unsets.

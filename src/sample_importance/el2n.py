@@ -20,6 +20,7 @@ import hydra
 from omegaconf import DictConfig, open_dict
 
 from sample_importance import config_checks
+from sample_importance.atomic import replaced_when_done, torch_save
 from sample_importance.cli import CONFIG_DIR, check_command_line, exit_on_user_error, write_json
 
 SCORES_FILE = "el2n_scores.pt"
@@ -68,8 +69,9 @@ def el2n(cfg: DictConfig) -> Path:
             "extra_iterations": max(iterations), "extra_iterations_all_models": sum(iterations),
         }
         output_dir.mkdir(parents=True, exist_ok=True)
-        torch.save(record, output_dir / SCORES_FILE)
-        np.save(output_dir / "el2n_scores.npy", scores.numpy())
+        torch_save(record, output_dir / SCORES_FILE)
+        with replaced_when_done(output_dir / "el2n_scores.npy") as temporary, open(temporary, "wb") as file:
+            np.save(file, scores.numpy())
         write_json(output_dir / "el2n_summary.json", {
             "models": models, "epochs": epochs, "num_train": len(scores), "seeds": record["seeds"],
             "extra_iterations": record["extra_iterations"],

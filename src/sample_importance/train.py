@@ -61,6 +61,8 @@ def build(cfg: DictConfig):
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
     from sample_importance import run_folder, run_record
+    from sample_importance.callbacks.step_seeds import SeedEachStep
+    from sample_importance.checkpoint_io import AtomicCheckpointIO
     from sample_importance.console import quiet_third_party
 
     quiet_third_party()
@@ -73,15 +75,15 @@ def build(cfg: DictConfig):
     strategy = instantiate(cfg.sampler)
     strategy.validate(cfg.schedule.max_epochs)
     # The strategy first: at a batch end it records per-sample values before any checkpoint is written.
-    callbacks = [strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
+    callbacks = [SeedEachStep(cfg.seed), strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
                               if cfg.trainer.get("enable_progress_bar", True) or "ProgressBar" not in c.get("_target_", "")]
     callbacks.append(run_folder.SettingsInCheckpoint(run_folder.run_settings(cfg)))
     loggers = [instantiate(c, **({"purge_step": purge_step} if purge_step and "TensorBoard" in c._target_ else {}))
                for c in (cfg.get("logger") or {}).values()]
-    plugins = []
+    plugins = [AtomicCheckpointIO()]  # checkpoints written whole or not at all
     if SLURMEnvironment.detect():
         plugins.append(SLURMEnvironment(auto_requeue=False))  # submitit owns requeueing (callbacks/preemption.py)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins or None)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
     return datamodule, module, strategy, trainer, ckpt_path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from functools import partial
 
 import pytorch_lightning as pl
 import torch
@@ -13,7 +14,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from sample_importance.dataset.tensor_data import RandomShift, TensorImageDataset, collate
 from sample_importance.dataset.variants import balanced_subset, choose_classes, replicate_classes
 from sample_importance.errors import ConfigError, UserError
-from sample_importance.sampler.index_sampler import IndexSampler
+from sample_importance.sampler.index_sampler import IndexSampler, TrainingDraws
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,23 @@ def check_dataset_settings(train_samples_per_class, test_samples_per_class, imba
         raise ConfigError(f"dataset.imbalance.class_fraction must be in (0, 1], got {fraction!r}")
     if isinstance(replication, bool) or not isinstance(replication, int) or replication < 1:
         raise ConfigError(f"dataset.imbalance.replication must be an integer >= 1, got {replication!r}")
+
+
+def init_worker(worker_id: int, rank: int = 0) -> None:
+    """Loader workers leave SIGTERM and SIGINT to the main process.
+
+    A scheduler's SIGTERM and a terminal's Ctrl-C reach the whole process group; a worker killed
+    by one would end the run with a traceback before the main process saves its checkpoint
+    (callbacks/preemption.py). The main process shuts its workers down itself, and a worker
+    whose main process is gone exits on its own. Lightning's per-worker seeding is kept.
+    """
+    import signal
+
+    from lightning_fabric.utilities.seed import pl_worker_init_function
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pl_worker_init_function(worker_id, rank)
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -266,15 +284,26 @@ class ImageDataModule(pl.LightningDataModule):
             batches = fit_loop.epoch_loop.batch_progress
             if fit_loop.restarting and batches.current.ready > 0 and not batches.is_last_batch:
                 sampler.resume_mid_epoch(sampler.epoch, batches.current.ready * self.per_device_batch_size())
+        # Draws, not bare indices: each batch's augmentation is seeded by its place in the run.
         return DataLoader(
-            self.train_set, batch_size=self.per_device_batch_size(), sampler=sampler, drop_last=True,
+            self.train_set, batch_size=self.per_device_batch_size(), sampler=TrainingDraws(sampler), drop_last=True,
             collate_fn=collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            generator=self.loader_generator(), worker_init_fn=self.worker_init_fn(),
         )
+
+    def worker_init_fn(self):
+        return partial(init_worker, rank=self._world()[1]) if self.num_workers else None
+
+    def loader_generator(self) -> torch.Generator:
+        """A loader's own generator: without one, every iterator takes its workers' base seed from
+        the global random stream, so an evaluation or scoring pass would shift what comes after it."""
+        return torch.Generator().manual_seed(self.seed)
 
     def _eval_loader(self, dataset, sampler=None) -> DataLoader:
         self.place_on_device()
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=sampler, shuffle=False,
-                          collate_fn=collate, num_workers=self.num_workers)
+                          collate_fn=collate, num_workers=self.num_workers, generator=self.loader_generator(),
+                          worker_init_fn=self.worker_init_fn())
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.test_set)  # the paper tracks test accuracy over training

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from sample_importance.dataset.policies import PolicySet, single_thread
 from sample_importance.dataset.policy_data import SampleTable
 from sample_importance.errors import DatasetUnavailable
+from sample_importance.sampler.index_sampler import Draw, augmentation_seed
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +221,14 @@ class FileImageDataset(Dataset):
         with Image.open(path) as image:
             return pil_to_tensor(image.convert("RGB" if self.views.in_channels == 3 else "L"))
 
-    def __getitem__(self, i: int):
-        i = int(i)
+    def __getitem__(self, i):
+        if isinstance(i, Draw):  # a training draw: crop, flip and policy seeded by its place in the run
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(augmentation_seed(i))
+                return self._item(i.index)
+        return self._item(int(i))
+
+    def _item(self, i: int):
         with single_thread():
             image = self.geometry()(self.read(self.files[int(self.table.origin[i])]))
         policy = int(self.table.policy[i])

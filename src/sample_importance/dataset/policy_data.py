@@ -127,13 +127,15 @@ class PolicyImageDataset(BatchedDataset):
         """The samples at ``positions``, renumbered 0..len-1 (data pruning)."""
         return self._like(self.table.rows(torch.as_tensor(positions, dtype=torch.long)), self.scoring)
 
-    def batch(self, index: torch.Tensor):
+    def batch(self, index: torch.Tensor, generator: torch.Generator | None = None):
         images = self.stored_images[self.table.origin[index]]
         policies = self.table.policy[index]
         if not self.scoring:
             if self.standard is not None:
-                images = self.standard(images)
-            images = self.policies.apply(images, policies)
+                images = self.standard(images, generator)
+            # with a generator (a training batch), each sample's policy draw is seeded from it too
+            seeds = None if generator is None else torch.randint(0, 2**62, (len(index),), generator=generator)
+            images = self.policies.apply(images, policies, seeds=seeds)
         elif self.score_with_policies:
             images = self.policies.apply(images, policies, seeds=index)
         images = (images.float() / 255 - self.mean) / self.std

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
+from sample_importance.sampler.index_sampler import Draw, augmentation_generator
+
 
 @dataclass(frozen=True)
 class RandomShift:
@@ -31,32 +33,43 @@ class RandomShift:
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         count, _, height, width = images.shape
-        device = images.device  # random offsets drawn where the images are (a GPU's own generator)
+        device = images.device
+        # Offsets are drawn where the generator is (a keyed CPU generator for training batches,
+        # see ``Draw``), else where the images are (a GPU's own generator), then moved.
+        drawn_on = device if generator is None else generator.device
         if self.pad:
             padded = torch.nn.functional.pad(images, (self.pad,) * 4)
-            dy = torch.randint(0, 2 * self.pad + 1, (count,), generator=generator, device=device)
-            dx = torch.randint(0, 2 * self.pad + 1, (count,), generator=generator, device=device)
+            dy = torch.randint(0, 2 * self.pad + 1, (count,), generator=generator, device=drawn_on).to(device)
+            dx = torch.randint(0, 2 * self.pad + 1, (count,), generator=generator, device=drawn_on).to(device)
             rows = (dy[:, None] + torch.arange(height, device=device))[:, :, None]  # (count, H, 1)
             cols = (dx[:, None] + torch.arange(width, device=device))[:, None, :]  # (count, 1, W)
             batch = torch.arange(count, device=device)[:, None, None]
             images = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
         if self.flip:
-            flip = torch.rand(count, generator=generator, device=device) < 0.5
+            flip = (torch.rand(count, generator=generator, device=drawn_on) < 0.5).to(device)
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
         return images.contiguous()
 
 
 class BatchedDataset(Dataset):
-    """A dataset defined by ``batch(index) -> (images, labels, index)``; single items are batches of one."""
+    """A dataset defined by ``batch(index, generator) -> (images, labels, index)``; single items are batches of one.
 
-    def batch(self, index: torch.Tensor):
+    The training loader asks for ``Draw`` tuples (``index_sampler.TrainingDraws``): the batch is
+    then augmented from a generator seeded by its first draw's place in the run. Bare indices
+    (other loaders, direct use) augment from the global random stream.
+    """
+
+    def batch(self, index: torch.Tensor, generator: torch.Generator | None = None):
         raise NotImplementedError
 
     def __getitem__(self, i: int):
-        images, labels, index = self.batch(torch.tensor([i]))
+        images, labels, index = self.__getitems__([i])
         return images[0], labels[0], index[0]
 
-    def __getitems__(self, indices: list[int]):
+    def __getitems__(self, indices: list):
+        if indices and isinstance(indices[0], Draw):
+            index = torch.tensor([draw.index for draw in indices], dtype=torch.long)
+            return self.batch(index, augmentation_generator(indices[0]))
         return self.batch(torch.as_tensor(indices, dtype=torch.long))
 
 
@@ -101,11 +114,11 @@ class TensorImageDataset(BatchedDataset):
         self.mean, self.std = self.mean.to(device), self.std.to(device)
         return self
 
-    def batch(self, index: torch.Tensor):
+    def batch(self, index: torch.Tensor, generator: torch.Generator | None = None):
         index = index.to(self.images.device, non_blocking=True)
         images = self.images[index]
         if self.augment is not None:
-            images = self.augment(images)
+            images = self.augment(images, generator)
         images = (images.float() / 255 - self.mean) / self.std
         return images, self.batch_labels[index], index
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sample_importance.atomic import write_text
 from sample_importance.errors import UserError
 from sample_importance.report import analysis, figures, images, markdown, names, tables
 from sample_importance.report.events import read_run_image
@@ -70,9 +71,9 @@ def build_report(paths: list[str], out: str | Path | None = None, baseline: list
         "unreadable_runs": [{"folder": str(r.folder), "problems": list(r.unreadable)} for r in runs if r.unreadable],
     }
     report = finite(report)
-    (output / NUMBERS_FILE).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    write_text(output / NUMBERS_FILE, json.dumps(report, indent=1, default=str) + "\n")
     report_file = output / REPORT_FILE
-    report_file.write_text(markdown.render(report, output))
+    write_text(report_file, markdown.render(report, output))
     return report_file
 
 

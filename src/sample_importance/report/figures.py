@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sample_importance.atomic import replaced_when_done
 from sample_importance.report import metrics
 from sample_importance.report.analysis import MIN_SEEDS
 from sample_importance.report.groups import ComparisonSet, Group
@@ -35,7 +36,9 @@ def save(figure: Figure, path: Path) -> Path:
         figure.tight_layout()
     legends = [ax.get_legend() for ax in figure.axes if ax.get_legend() is not None] + list(figure.legends)
     extra = figure.get_default_bbox_extra_artists() + legends  # the legends are outside tight_layout
-    figure.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.1, bbox_extra_artists=extra)
+    with replaced_when_done(path) as temporary:
+        figure.savefig(temporary, dpi=DPI, format=path.suffix.lstrip(".") or None, bbox_inches="tight",
+                       pad_inches=0.1, bbox_extra_artists=extra)
     return path
 
 

@@ -23,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from sample_importance.atomic import torch_save
 from sample_importance.config_checks import check_burn_in, check_finite_number, check_int_at_least
 from sample_importance.errors import ConfigError, UserError
 from sample_importance.sampler import diagnostics
@@ -85,8 +86,7 @@ def save_sample_weights(path: Path, epoch: int, gamma: float, scores: Scores, we
         "weight": weights.double().clone(),
         **extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(record, path)
+    torch_save(record, path)
 
 
 class UnbiasedLossWeight:

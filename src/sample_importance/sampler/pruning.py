@@ -20,6 +20,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from sample_importance.atomic import torch_save
 from sample_importance.config_checks import check_finite_number
 from sample_importance.errors import ConfigError, UserError
 from sample_importance.sampler.weights_file import align_to_training_set, check_file_order, load_values
@@ -101,7 +102,7 @@ class PrunedScan(Callback):
         if trainer.is_global_zero:
             path = Path(trainer.default_root_dir) / "pruned_samples.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"kept_from_full": kept, "pruned": pruned, "score": scores, "prune_fraction": self.prune_fraction,
+            torch_save({"kept_from_full": kept, "pruned": pruned, "score": scores, "prune_fraction": self.prune_fraction,
                         "scores_file": str(Path(self.scores_file).resolve())}, path)
         log.info("pruned %d of %d training samples (the lowest %.0f%% by %s); training on %d",
                  len(pruned), len(scores), 100 * self.prune_fraction, self.scores_file, len(kept))
