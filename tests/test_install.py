@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -18,6 +17,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from conftest import REPO
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 REQUIREMENTS = {canonicalize_name(r.name): r for r in map(Requirement, PYPROJECT["project"]["dependencies"])}
@@ -109,3 +113,16 @@ def test_wheel_in_a_fresh_environment_runs_from_any_folder_with_a_users_config_f
     located = subprocess.run([python, "-c", "import sample_importance.cli as c; print(c.__file__); print(c.CONFIG_DIR)"],
                              cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert all(Path(p).is_relative_to(venv) for p in located), located
+
+
+def test_a_users_config_folder_adds_options_that_the_one_line_check_accepts(tmp_path):
+    from sample_importance.cli import unknown_group_option
+
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "my_data.yaml").write_text("defaults:\n  - digits\n")
+    assert "dataset=my_data: no such option" in unknown_group_option(["dataset=my_data"])
+    for argv in (["--config-dir", str(tmp_path), "dataset=my_data"], [f"hydra.searchpath=[file://{tmp_path}]",
+                                                                       "dataset=digits,my_data"]):
+        assert unknown_group_option(argv) is None
+        message = unknown_group_option([*argv, "dataset=nope"])
+        assert "dataset=nope: no such option" in message and "my_data" in message and "digits" in message
