@@ -64,6 +64,16 @@ def test_multi_gpu_job_asks_slurm_for_one_task_per_gpu_on_every_node(overrides, 
     assert trainer["devices"] in (gpus, -1)  # -1: every GPU SLURM gave the node, which is `gpus`
 
 
+def test_gpus_per_node_in_a_users_local_config_sizes_the_job(tmp_path):
+    # The cluster's settings file, as the README shows it: OmegaConf evaluates the launcher's
+    # derived value while it merges this file over it, and that must not stop the run.
+    (tmp_path / "my_configs" / "local").mkdir(parents=True)
+    (tmp_path / "my_configs" / "local" / "default.yaml").write_text(
+        "# @package _global_\nhydra:\n  launcher:\n    partition: gpu\n    gpus_per_node: 4\n")
+    options, _ = sbatch_script(tmp_path, f"hydra.searchpath=[file://{tmp_path / 'my_configs'}]", "trainer=ddp")
+    assert (options["partition"], options["gpus-per-node"], options["ntasks-per-node"]) == ("gpu", "4", "4")
+
+
 def test_cpu_ddp_job_has_one_task_per_process_and_no_gpus(tmp_path):
     options, _ = sbatch_script(tmp_path, "trainer=ddp_cpu", "hydra.launcher.cpus_per_task=1")
     assert options["ntasks-per-node"] == "2" and options["nodes"] == "1"

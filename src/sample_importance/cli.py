@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib.resources
 import json
 import os
@@ -87,29 +86,8 @@ def unknown_group_option(argv: list[str], config_dirs: list[Path] | None = None)
     return None
 
 
-def exit_in_one_line(resolver):
-    """``resolver`` for a command-line app: a UserError it raises ends the app with one line.
-
-    Hydra resolves its launcher's settings itself and prints an error raised there as a
-    traceback (exit code 1), before the app's own handler can see it.
-    """
-
-    @functools.wraps(resolver)
-    def resolve(*args):
-        try:
-            return resolver(*args)
-        except UserError as error:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                raise
-            print(f"error: {error}", file=sys.stderr, flush=True)
-            sys.exit(2)
-
-    return resolve
-
-
 def check_command_line() -> None:
     """What every app's ``__main__`` does before Hydra starts: one-line errors for the command line."""
-    slurm.register_resolvers(wrap=exit_in_one_line)
     message = unknown_group_option(sys.argv[1:])
     if message:
         print(f"error: {message}", file=sys.stderr, flush=True)

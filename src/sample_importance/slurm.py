@@ -1,15 +1,24 @@
-"""SLURM job size from one setting: the resolvers behind ``configs/hydra/launcher/slurm.yaml``.
+"""SLURM job size from one setting, for ``configs/hydra/launcher/slurm.yaml``.
 
 Lightning takes its ranks from SLURM when the job has one task per device: ``--ntasks-per-node``
 must equal ``trainer.devices`` and ``--nodes`` must equal ``trainer.num_nodes`` (Lightning checks
 both in every task). A DDP job therefore has one size, devices per node, given either as a count
 in ``trainer.devices`` or as ``hydra.launcher.gpus_per_node`` when ``trainer.devices`` means "every
-GPU of the node" (-1, "auto"), which SLURM cannot be asked for. The launcher resolves these
-values once, in the submitting process, before any job is written.
+GPU of the node" (-1, "auto"), which SLURM cannot be asked for.
+
+The resolvers fill in the launcher's values (``--cfg all --resolve`` shows them). A size that
+cannot be resolved is refused by ``JobSizeCheck``, a Hydra callback that runs before the launcher
+exists, in one line; a resolver cannot do that itself: Hydra prints what a resolver raises as a
+traceback, and OmegaConf also calls resolvers while it merges configs (a value the user's
+config replaces), where it ignores their errors, so a resolver must neither exit nor print.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 from sample_importance.errors import ConfigError
@@ -24,39 +33,45 @@ def device_count(devices) -> int | None:
     return devices if isinstance(devices, int) and devices > 0 else None
 
 
-def gpus_per_node(accelerator, devices) -> int | None:
-    """Default of ``hydra.launcher.gpus_per_node``: none for CPU jobs, else ``trainer.devices``."""
-    if str(accelerator) == "cpu":
-        return None
+def default_gpus_per_node(accelerator, devices) -> int | None:
+    """Default of ``hydra.launcher.gpus_per_node``: none for CPU jobs, else ``trainer.devices`` (a count)."""
+    return None if str(accelerator) == "cpu" else device_count(devices)
+
+
+def size_problem(gpus_per_node, devices) -> str | None:
+    """Why a job with these settings cannot be sized, or None."""
     count = device_count(devices)
-    if count is None:
-        raise ConfigError(
-            f"trainer.devices={devices} (every GPU of a node) cannot size a SLURM job: give the GPUs per node "
-            "as a count, e.g. trainer.devices=4 or hydra.launcher.gpus_per_node=4"
-        )
-    return count
+    if count is not None and gpus_per_node and gpus_per_node != count:
+        return (f"hydra.launcher.gpus_per_node={gpus_per_node} and trainer.devices={devices} disagree: a DDP job runs "
+                "one task per GPU; set one of them (or both to the same count)")
+    if count is None and not gpus_per_node:
+        return (f"trainer.devices={devices} does not say how many devices a node has, so it cannot size a SLURM job: "
+                "give a count, e.g. trainer.devices=4 or hydra.launcher.gpus_per_node=4")
+    return None
 
 
-def tasks_per_node(gpus, devices) -> int:
-    """``hydra.launcher.tasks_per_node``: one task per device, so Lightning takes its ranks from SLURM."""
-    count = device_count(devices)
-    gpus = None if gpus in (None, 0) else gpus
-    if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0):
-        raise ConfigError(f"hydra.launcher.gpus_per_node must be a positive integer or null, got {gpus!r}")
-    if count is not None and gpus is not None and count != gpus:
-        raise ConfigError(
-            f"hydra.launcher.gpus_per_node={gpus} and trainer.devices={devices} disagree: a DDP job runs one task "
-            "per GPU; set one of them (or both to the same count)"
-        )
-    if count is None and gpus is None:
-        raise ConfigError(
-            f"trainer.devices={devices} cannot size a SLURM job without GPUs: give the processes per node as a "
-            "count, e.g. trainer.devices=2"
-        )
-    return count if count is not None else gpus
+def tasks_per_node(gpus_per_node, devices) -> int:
+    """``hydra.launcher.tasks_per_node``: one task per device."""
+    problem = size_problem(gpus_per_node, devices)
+    if problem:
+        raise ConfigError(problem)
+    return device_count(devices) or gpus_per_node
 
 
-def register_resolvers(wrap=lambda resolver: resolver) -> None:
-    """Make the resolvers known to OmegaConf; ``wrap`` adapts them (the command line's error handling)."""
-    OmegaConf.register_new_resolver("slurm_gpus_per_node", wrap(gpus_per_node), replace=True)
-    OmegaConf.register_new_resolver("slurm_tasks_per_node", wrap(tasks_per_node), replace=True)
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("slurm_gpus_per_node", default_gpus_per_node, replace=True)
+    OmegaConf.register_new_resolver("slurm_tasks_per_node", tasks_per_node, replace=True)
+
+
+class JobSizeCheck(Callback):
+    """Refuse a SLURM sweep whose job size cannot be resolved, before anything is submitted."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        problem = size_problem(config.hydra.launcher.gpus_per_node, config.trainer.devices)
+        if not problem:
+            return
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise ConfigError(problem)
+        # Hydra prints an exception raised here as a traceback; this is the apps' one-line form.
+        print(f"error: {problem}", file=sys.stderr, flush=True)
+        sys.exit(2)
