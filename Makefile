@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# torch is pinned for reproducible installs (pip takes it from the local wheel cache where one exists);
+# torch is pinned here, not in pyproject.toml (whose ranges only say what the code needs), for
+# reproducible installs (pip takes it from the local wheel cache where one exists);
 # override for another platform, e.g. make install TORCH_SPEC="torch torchvision".
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed

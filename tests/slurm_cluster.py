@@ -40,6 +40,12 @@ def ensure_packages() -> str | None:
     return f"SLURM binaries missing after install: {missing}" if missing else None
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
 def read_pid(path: Path) -> int | None:
     try:
         pid = int(path.read_text().strip())
@@ -49,8 +55,16 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
-def processes_started_since(name: str, since: float) -> list[int]:
-    """PIDs of processes whose command starts with ``name`` and that started after ``since`` (epoch s)."""
+def has_environment_entry(process: Path, entry: str) -> bool:
+    try:
+        return not entry or entry.encode() in (process / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def processes_started_since(name: str, since: float, environment_entry: str = "") -> list[int]:
+    """PIDs of processes whose command starts with ``name``, that started after ``since`` (epoch s)
+    and whose environment holds ``environment_entry`` (e.g. this cluster's SLURM_CONF=...)."""
     boot = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
     ticks = os.sysconf("SC_CLK_TCK")
     found = []
@@ -62,7 +76,7 @@ def processes_started_since(name: str, since: float) -> list[int]:
             started = boot + int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
         except (OSError, IndexError, ValueError):
             continue
-        if command.startswith(name) and started >= since - 1:
+        if command.startswith(name) and started >= since - 1 and has_environment_entry(entry, environment_entry):
             found.append(int(entry.name))
     return found
 
@@ -106,7 +120,9 @@ def slurm_cluster(folder: Path, cpus: int = 2, memory_mb: int = 20000):
         f"SlurmctldPidFile={folder}/slurmctld.pid", f"SlurmdPidFile={folder}/slurmd.pid",
         f"SlurmdSpoolDir={folder}/spool", f"StateSaveLocation={folder}/state",
         f"SlurmctldLogFile={folder}/log/slurmctld.log", f"SlurmdLogFile={folder}/log/slurmd.log",
-        "SlurmctldPort=6817", "SlurmdPort=6818",
+        # free ports, not SLURM's 6817/6818: a second cluster on this machine (another test session)
+        # would otherwise take our jobs or keep our slurmctld from starting
+        f"SlurmctldPort={free_port()}", f"SlurmdPort={free_port()}",
         f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
         f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP", "",
     ]))
@@ -142,7 +158,8 @@ def slurm_cluster(folder: Path, cpus: int = 2, memory_mb: int = 20000):
         if jobs:
             subprocess.run([find("scancel") or "scancel", *jobs], env=env, capture_output=True)
             time.sleep(2)
-        for pid in processes_started_since("slurmstepd", started_at):
+        # slurmd passes its environment on: job steps of another cluster on this machine are left alone
+        for pid in processes_started_since("slurmstepd", started_at, f"SLURM_CONF={conf}"):
             stop(pid)
         stop(read_pid(folder / "slurmd.pid"))
         stop(read_pid(folder / "slurmctld.pid"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import sys
@@ -10,27 +11,78 @@ from pathlib import Path
 
 from hydra.errors import HydraException
 
+from sample_importance import slurm
 from sample_importance.errors import UserError
 
-# The package is installed in editable mode from the repository; configs/ sits at its top.
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+
+def find_config_dir() -> Path:
+    """The app's configs: ``sample_importance/configs`` in an installed wheel, else the source tree's
+    top-level ``configs/`` (a checkout or an editable install, which reads the repository's files)."""
+    packaged = importlib.resources.files("sample_importance") / "configs"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "configs"
 
 
-def unknown_group_option(argv: list[str], config_dir: str = CONFIG_DIR) -> str | None:
+CONFIG_DIR = str(find_config_dir())
+slurm.register_resolvers()  # before any config is composed
+
+
+def searched_config_dirs(argv: list[str]) -> list[Path] | None:
+    """The folders Hydra takes config options from for this command line, or None if unknown.
+
+    The app's configs, ``--config-dir``/``-cd`` and the entries of ``hydra.searchpath=[...]``
+    (``file://`` or plain paths, ``pkg://`` packages). None when the command line names a
+    different primary config folder or a search path entry that is not a local folder.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    dirs = [Path(CONFIG_DIR)]
+    for index, argument in enumerate(argv):
+        option, _, inline = argument.partition("=")
+        if option in ("--config-path", "-cp"):
+            return None
+        if option in ("--config-dir", "-cd"):
+            value = inline or (argv[index + 1] if index + 1 < len(argv) else "")
+            dirs.append(Path(value))
+        elif option.lstrip("+~") == "hydra.searchpath" and inline:
+            try:
+                entries = OverridesParser.create().parse_override(argument).value()
+            except HydraException:
+                return None
+            for entry in entries if isinstance(entries, list) else [entries]:
+                scheme, sep, location = str(entry).rpartition("://")
+                if not sep or scheme == "file":
+                    dirs.append(Path(location))
+                elif scheme == "pkg":
+                    try:
+                        dirs.append(Path(str(importlib.resources.files(location.replace("/", ".")))))
+                    except (ImportError, TypeError):
+                        return None
+                else:
+                    return None
+    return dirs if all(d.is_dir() for d in dirs) else None
+
+
+def unknown_group_option(argv: list[str], config_dirs: list[Path] | None = None) -> str | None:
     """A one-line message for ``group=option`` arguments naming an option that does not exist.
 
     Hydra reports these itself, over several lines; checking first keeps the promise that a
-    wrong config value is one line. Sweeps (``a,b``) are checked value by value.
+    wrong config value is one line. Sweeps (``a,b``) are checked value by value. Options are
+    looked up in every folder of the search path (the app's configs and the user's own).
     """
-    root = Path(config_dir)
+    roots = searched_config_dirs(argv) if config_dirs is None else config_dirs
+    if roots is None:
+        return None  # a config folder we cannot list: Hydra reports unknown options itself
     for argument in argv:
         key, sep, value = argument.lstrip("+~").partition("=")
-        if not sep or "(" in value or "[" in value or "${" in value or not (root / key).is_dir():
+        if not sep or "(" in value or "[" in value or "${" in value or not any((r / key).is_dir() for r in roots):
             continue
         for option in (v.strip() for v in value.split(",")):
-            if option and option != "null" and not (root / key / f"{option}.yaml").is_file():
-                options = [str(p.relative_to(root / key).with_suffix("")) for p in (root / key).rglob("*.yaml")]
-                options += registered_options(key)
+            if option and option != "null" and not any((r / key / f"{option}.yaml").is_file() for r in roots):
+                options = {str(p.relative_to(r / key).with_suffix("")) for r in roots if (r / key).is_dir()
+                           for p in (r / key).rglob("*.yaml")}
+                options.update(registered_options(key))
                 if option not in options:
                     return f"{key}={option}: no such option; {key} is one of: {', '.join(sorted(options))}"
     return None
@@ -76,8 +128,9 @@ def unwritable_output(argv: list[str]) -> str | None:
     return None
 
 
-def check_command_line(config_dir: str = CONFIG_DIR) -> None:
-    message = unknown_group_option(sys.argv[1:], config_dir) or unwritable_output(sys.argv[1:])
+def check_command_line() -> None:
+    """What every app's ``__main__`` does before Hydra starts: one-line errors for the command line."""
+    message = unknown_group_option(sys.argv[1:]) or unwritable_output(sys.argv[1:])
     if message:
         print(f"error: {message}", file=sys.stderr, flush=True)
         sys.exit(2)
