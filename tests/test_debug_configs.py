@@ -42,7 +42,7 @@ def run_debug(debug: str, sampler: str, tmp_path: Path) -> tuple[dict, Path, obj
         datamodule.setup("fit")
         scores = tmp_path / "scores.npy"
         np.save(scores, np.random.default_rng(0).random(datamodule.num_train))
-        overrides.append(f"sampler.scores_file={scores}")
+        overrides += [f"sampler.scores_file={scores}", "sampler.scores_order=index"]
     cfg = compose_config(overrides, output_dir)
     return train(cfg), output_dir, cfg
 
