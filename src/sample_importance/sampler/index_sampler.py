@@ -8,7 +8,9 @@ reproducible after a resume (the weights travel in the checkpoint, nothing
 comes from the global RNG).
 
 It subclasses ``DistributedSampler`` because Lightning then leaves it alone
-instead of replacing or wrapping it (see DESIGN-NOTES section 1). Its length
+instead of replacing or wrapping it (Lightning replaces a RandomSampler and wraps
+any other sampler in DistributedSamplerWrapper, which shards a rank-aware draw
+twice or lets each rank draw from its own global RNG). Its length
 never changes: ``ceil(N / num_replicas)`` indices per rank and epoch, whether
 the draw is uniform or weighted, so the epoch length and the learning-rate
 schedule are the same before and after the switch. The one exception is a
@@ -158,7 +160,8 @@ class IndexSampler(DistributedSampler):
         """Draw each uniform epoch as a permutation of ``indices`` only (``None``: of all samples).
 
         The epoch is then shorter: ``len(self)`` follows the subset (``num_samples`` stays the
-        full per-rank length); the loader must be rebuilt to see it (DESIGN-NOTES section 1).
+        full per-rank length); the loader must be rebuilt to see it (Lightning caches a loader's
+        length: the shorter epoch would otherwise end early, without its epoch-end validation).
         """
         if indices is None:
             self.subset = None
