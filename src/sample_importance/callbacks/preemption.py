@@ -117,9 +117,26 @@ class PreemptionCheckpoint(Callback):
         flags = trainer.strategy.reduce(flags, reduce_op="max")
         return bool(flags[0] > 0), int(flags[1])
 
+    @staticmethod
+    def _ranks_compare_signals_now(trainer: pl.Trainer) -> bool:
+        """Under DDP, comparing the ranks' flags is an all-reduce and a host-device sync: done at
+        logging steps only (where the logger syncs anyway), so a signal is acted on within
+        ``log_every_n_steps`` steps. Every rank has the same global step, so they agree on when."""
+        return trainer.world_size == 1 or trainer.global_step % max(1, trainer.log_every_n_steps) == 0
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        preempted, stop_signal = (self._signals_on_any_rank(trainer, pl_module)
+                                  if self._ranks_compare_signals_now(trainer) else (False, 0))
+        periodic = bool(self.every_n_train_steps) and trainer.global_step % self.every_n_train_steps == 0
+        self._save_and_stop(trainer, preempted, stop_signal, periodic)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A signal during the epoch's end (evaluation, scoring), or one the ranks have not compared
+        # yet: no batch end follows before the next epoch.
         preempted, stop_signal = self._signals_on_any_rank(trainer, pl_module)
-        periodic = self.every_n_train_steps and trainer.global_step % self.every_n_train_steps == 0
+        self._save_and_stop(trainer, preempted, stop_signal, periodic=False)
+
+    def _save_and_stop(self, trainer: pl.Trainer, preempted: bool, stop_signal: int, periodic: bool) -> None:
         if not (preempted or stop_signal or periodic):
             return
         trainer.save_checkpoint(last_checkpoint_path(trainer))
@@ -131,13 +148,6 @@ class PreemptionCheckpoint(Callback):
             else:
                 raise SystemExit(f"stopped by signal {self.signal_number} after saving {last_checkpoint_path(trainer)}")
         if stop_signal:
-            self._stop(trainer, stop_signal, saved=True)
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # a signal during the epoch's end (evaluation, scoring): no batch end follows before the next epoch
-        _, stop_signal = self._signals_on_any_rank(trainer, pl_module)
-        if stop_signal:
-            trainer.save_checkpoint(last_checkpoint_path(trainer))
             self._stop(trainer, stop_signal, saved=True)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:

@@ -124,28 +124,11 @@ def set_title(settings: dict) -> str | None:
     return f"{dataset}, {model}"
 
 
+LATEX_CHARACTERS = {GAMMA: r"$\gamma$", "ε": r"$\epsilon$", "α": r"$\alpha$", "±": r"$\pm$",
+                    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}", "—": "---",
+                    **{ch: "\\" + ch for ch in "&%$#_{}"}}
+
+
 def latex(text: str) -> str:
     """A display name as LaTeX text (Greek letters in math mode, special characters escaped)."""
-    out = []
-    for ch in str(text):
-        if ch == GAMMA:
-            out.append(r"$\gamma$")
-        elif ch == "ε":
-            out.append(r"$\epsilon$")
-        elif ch == "α":
-            out.append(r"$\alpha$")
-        elif ch == "±":
-            out.append(r"$\pm$")
-        elif ch in "&%$#_{}":
-            out.append("\\" + ch)
-        elif ch == "~":
-            out.append(r"\textasciitilde{}")
-        elif ch == "^":
-            out.append(r"\textasciicircum{}")
-        elif ch == "\\":
-            out.append(r"\textbackslash{}")
-        elif ch == "—":
-            out.append("---")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return "".join(LATEX_CHARACTERS.get(ch, ch) for ch in str(text))
