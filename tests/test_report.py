@@ -554,3 +554,20 @@ def test_groups_of_different_lengths_and_one_seed(tmp_path):
     for png in (tmp_path / "out").glob("*.png"):
         with Image.open(png) as image:
             image.verify()
+
+
+def test_sensitivity_panels_are_named_by_the_settings_that_tell_them_apart():
+    from types import SimpleNamespace
+
+    from sample_importance.report.analysis import sensitivity_panels
+
+    def group(burn_in, gamma, source="eval_pass"):
+        settings = {"sampler": "importance", "sampler.burn_in_epochs": burn_in, "sampler.gamma": gamma,
+                    "sampler.score_source": source}
+        return SimpleNamespace(runs=[object()], is_baseline=False, settings=settings)
+
+    groups = [group(e, g) for e in (1, 3) for g in (0.1, 0.5)] + [group(5, 0.5, "train_forward")]
+    panels = dict(sensitivity_panels(SimpleNamespace(groups=groups)))
+    # score_source is the same in every gamma panel: only E names them, in the paper's notation
+    assert [name for name, _ in panels["sampler.gamma"]] == ["E=1", "E=3"]
+    assert [name for name, _ in panels["sampler.burn_in_epochs"]] == ["γ=0.1", "γ=0.5"]

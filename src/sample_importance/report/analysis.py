@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sample_importance.report import events, metrics
-from sample_importance.report.groups import ComparisonSet, Group, describe, format_value, varying_keys
+from sample_importance.report.groups import ComparisonSet, Group, format_value, varying_keys
+from sample_importance.report.names import setting_name
 from sample_importance.errors import UserError
 from sample_importance.report.runs import WEIGHTS_FILE, Run
 
@@ -308,14 +309,19 @@ def sensitivity_panels(comparison: ComparisonSet) -> list[tuple[str, list[tuple[
         keys = [k for k in varying_keys([g.settings for g in method_groups]) if k not in ("sampler",)]
         for key in keys:
             others = [k for k in keys if k != key]
-            panels: dict[str, list[Group]] = {}
+            by_fixed: dict[tuple, list[Group]] = {}
             for group in method_groups:
                 if key in group.settings:
-                    panels.setdefault(describe(group.settings, others), []).append(group)
-            panels = {fixed: gs for fixed, gs in panels.items() if len(gs) > 1}
-            if panels:
-                ordered = [(fixed, sorted(gs, key=lambda g: _sortable(g.settings[key])))
-                           for fixed, gs in panels.items()]
+                    fixed = tuple((k, format_value(group.settings[k])) for k in others if k in group.settings)
+                    by_fixed.setdefault(fixed, []).append(group)
+            by_fixed = {fixed: gs for fixed, gs in by_fixed.items() if len(gs) > 1}
+            if by_fixed:
+                # a panel is named by the other settings, in the paper's notation, that tell it apart
+                # from the other panels (a setting equal in all of them says nothing)
+                shared = set.intersection(*(set(fixed) for fixed in by_fixed))
+                ordered = [(", ".join(f"{setting_name(k)}={v}" for k, v in fixed if (k, v) not in shared),
+                            sorted(gs, key=lambda g: _sortable(g.settings[key])))
+                           for fixed, gs in by_fixed.items()]
                 result.append((key, ordered))
     return result
 
