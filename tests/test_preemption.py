@@ -86,3 +86,17 @@ def test_resume_at_the_switch_step_keeps_the_switch_in_tensorboard(tmp_path):
     assert [e.step for e in events.Scalars("test/acc")] == [STEPS, 2 * STEPS]
     shares = [t for t in events.Tags()["scalars"] if t.startswith("importance/class_share/")]
     assert len(shares) == 10 and all([e.step for e in events.Scalars(t)] == [STEPS] for t in shares)
+
+
+def test_a_resumed_runs_event_file_sorts_after_the_interrupted_runs(tmp_path):
+    """TensorBoard reads event files in name order and names start with the second they were made:
+    a resume within the interrupted run's second waits, so its purge comes after the old events."""
+    import time
+
+    from sample_importance.run_record import wait_past_event_files
+
+    now = int(time.time())
+    (tmp_path / "tensorboard").mkdir()
+    (tmp_path / "tensorboard" / f"events.out.tfevents.{now}.host.99999.0").write_bytes(b"")
+    wait_past_event_files(tmp_path)
+    assert int(time.time()) > now

@@ -30,6 +30,25 @@ def check_checkpoint(path) -> int:
     return int(checkpoint.get("global_step", 0))
 
 
+def wait_past_event_files(folder: Path) -> None:
+    """Return once the clock is past the second in every TensorBoard event file name under ``folder``.
+
+    TensorBoard reads a folder's event files in name order, and a name starts with the second the
+    file was made. A resumed run's file carries the purge that drops the interrupted run's events
+    after the checkpoint; made in the same second as the interrupted run's, it could sort first
+    (the process ids decide) and the purge would run before those events are read.
+    """
+    import re
+    import time
+
+    seconds = [int(m.group(1)) for f in Path(folder).rglob("events.out.tfevents.*")
+               if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", f.name))]
+    if seconds:
+        wait = max(seconds) + 1 - time.time()
+        if 0 < wait <= 2:  # a clock set back further is not waited for
+            time.sleep(wait)
+
+
 def resume_path(cfg: DictConfig) -> str | None:
     """``ckpt_path`` if given; else, with ``auto_resume``, this run folder's ``checkpoints/last.ckpt``.
 

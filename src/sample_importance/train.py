@@ -70,6 +70,8 @@ def build(cfg: DictConfig):
     # Events logged after the checkpoint was written are dropped from the TensorBoard view, so
     # a resumed run never shows a step twice (the module re-logs what belongs to that step).
     purge_step = run_record.check_checkpoint(ckpt_path) if ckpt_path else None
+    if purge_step:
+        run_record.wait_past_event_files(Path(cfg.paths.output_dir))
     datamodule = instantiate(cfg.dataset)
     module = build_classifier(cfg, datamodule)
     strategy = instantiate(cfg.sampler)
