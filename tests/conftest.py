@@ -38,6 +38,15 @@ def compose_config(overrides: list[str], output_dir: Path, config_name: str = "t
     return cfg
 
 
+def assert_same_parameters(mine: dict, theirs: dict) -> None:
+    """Two state dicts hold the same tensors, bit for bit."""
+    import torch
+
+    assert mine.keys() == theirs.keys()
+    different = [name for name in mine if not torch.equal(mine[name], theirs[name])]
+    assert not different, f"parameters differ: {different}"
+
+
 def run_training(overrides: list[str], output_dir: Path) -> dict:
     from sample_importance.train import train
 

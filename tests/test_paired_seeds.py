@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import run_training
+from conftest import assert_same_parameters, run_training
 
 E, EPOCHS = 2, 3
 SCHEDULE = [f"schedule.max_epochs={EPOCHS}", "dataset.augment=true", "seed=5",
@@ -37,12 +37,6 @@ def weights_at_epoch_end(folder, epoch: int = E) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-def assert_same_weights(mine: dict, theirs: dict) -> None:
-    assert mine.keys() == theirs.keys()
-    different = [name for name in mine if not torch.equal(mine[name], theirs[name])]
-    assert not different, f"parameters differ: {different}"
-
-
 @pytest.fixture(scope="module")
 def sgd_scan(tmp_path_factory):
     folder = tmp_path_factory.mktemp("paired") / "uniform"
@@ -55,7 +49,7 @@ def test_the_burn_in_epochs_are_sgd_scans_bit_for_bit(tmp_path, sgd_scan, name):
     folder = tmp_path / name
     summary = run_training([*WITH_BURN_IN[name], f"sampler.burn_in_epochs={E}", *SCHEDULE], folder)
     assert summary["test_acc_history"][:E] == scan["test_acc_history"][:E]
-    assert_same_weights(weights_at_epoch_end(folder), weights_at_epoch_end(scan_folder))
+    assert_same_parameters(weights_at_epoch_end(folder), weights_at_epoch_end(scan_folder))
     # the switch happened and changed the draw: the last epoch is the method's own
     assert summary["test_acc_history"][E:] != scan["test_acc_history"][E:]
 
@@ -72,4 +66,4 @@ def test_auto_burn_in_is_the_run_of_the_e_it_chooses(tmp_path, sgd_scan):
     assert auto["final_test_acc"] == fixed["final_test_acc"]
     final = {name: torch.load(tmp_path / name / "checkpoints" / "last.ckpt", map_location="cpu",
                               weights_only=True)["state_dict"] for name in ("auto", "fixed")}
-    assert_same_weights(final["auto"], final["fixed"])
+    assert_same_parameters(final["auto"], final["fixed"])

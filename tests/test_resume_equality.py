@@ -7,7 +7,7 @@ import pytest
 import torch
 from draw_recorder import load_draws
 
-from conftest import RECORD_DRAWS, run_training
+from conftest import RECORD_DRAWS, assert_same_parameters, run_training
 
 # digits: 44 steps of 32 per epoch; the switch after epoch 1 (burn_in_end_epoch1.ckpt).
 STEPS = 44
@@ -31,10 +31,7 @@ def assert_same_run(resumed_folder, resumed, reference_folder, reference) -> Non
     assert resumed["total_steps"] == reference["total_steps"]
     assert resumed["test_acc_history"] == reference["test_acc_history"]
     assert resumed["final_test_acc"] == reference["final_test_acc"]
-    mine, theirs = final_weights(resumed_folder), final_weights(reference_folder)
-    assert mine.keys() == theirs.keys()
-    different = [name for name in mine if not torch.equal(mine[name], theirs[name])]
-    assert not different, f"parameters differ from the uninterrupted run: {different}"
+    assert_same_parameters(final_weights(resumed_folder), final_weights(reference_folder))
 
 
 @pytest.fixture(scope="module")

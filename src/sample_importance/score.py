@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from sample_importance import config_checks
 from sample_importance.cli import CONFIG_DIR, check_command_line, exit_on_user_error
-from sample_importance.errors import ConfigError, UserError
+from sample_importance.errors import ConfigError
 
 
 def score(cfg: DictConfig) -> Path:

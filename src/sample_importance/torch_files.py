@@ -1,8 +1,8 @@
 """Reading files written by ``torch.save`` (checkpoints, ``sample_weights.pt``, scores) as data only.
 
 ``torch.load`` unpickles, and a pickle may name any Python callable to be called while it loads:
-with ``weights_only=False`` a checkpoint someone shares, or a ``last.ckpt`` dropped into a run
-folder, runs its author's code. ``weights_only=True`` accepts tensors, numbers, strings and
+with the unrestricted unpickler a checkpoint someone shares, or a ``last.ckpt`` dropped into a
+run folder, runs its author's code. ``weights_only=True`` accepts tensors, numbers, strings and
 containers of them, which is everything this project's own files hold, so nothing needs
 allow-listing; any other object is refused before it is built.
 """

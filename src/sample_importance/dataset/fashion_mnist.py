@@ -17,8 +17,6 @@ import socket
 import subprocess
 from pathlib import Path
 
-import torch
-
 from sample_importance.dataset.sources import ImageSplits, hwc_to_chw
 from sample_importance.errors import DatasetUnavailable
 

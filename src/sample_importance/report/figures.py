@@ -251,7 +251,6 @@ def sensitivity(key: str, panels: list, comparison: ComparisonSet, numbers: dict
     """One panel per value of the other settings: a curve per value of ``key``, the reference in black."""
     rows, cols = len(panels), 1  # one column: each panel's legend sits beside it
     figure, axes = new_figure(rows, cols, width=7.0, height=3.8)
-    short = key.split(".")[-1]
     baseline = comparison.baseline
     for ax, (fixed, groups) in zip(axes.flat, panels):
         for group, color in zip(groups, colors(len(groups))):

@@ -100,7 +100,7 @@ def headline(section: dict) -> str:
         text += f", {head['seeds_not_reached']} of {head['seeds']} seeds not reached)" if head["seeds_not_reached"] \
             else ")"
     elif head["speedup"] is not None or head.get("seeds"):
-        text += f" (no seed reaches it on its own)"
+        text += " (no seed reaches it on its own)"
     test = head["test"]
     if test["test"] is None:
         text += (f". Accuracy difference vs the seed noise: too few seeds ({test['n']}; a test needs "
