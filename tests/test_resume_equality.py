@@ -54,15 +54,21 @@ def test_resume_from_any_checkpoint_ends_bit_equal_to_the_uninterrupted_run(tmp_
     assert torch.equal(again[epoch], original[epoch][done * 32:])
 
 
-def test_resume_mid_epoch_with_loader_workers_ends_bit_equal(tmp_path):
-    """Workers are re-seeded at every iterator; the augmentation must not depend on them."""
-    settings = SETTINGS + ["dataset.num_workers=2"]
+def run_and_resume_at(settings: list[str], step: int, tmp_path):
+    """An uninterrupted run that saves a checkpoint after ``step``, then a run resumed from it;
+    asserts they end the same and returns the reference (folder, summary)."""
     reference_folder = tmp_path / "reference"
     reference = run_training(settings + ["+callbacks.snapshots._target_=draw_recorder.SaveAt",
-                                         "+callbacks.snapshots.steps=[70]"], reference_folder)
+                                         f"+callbacks.snapshots.steps=[{step}]"], reference_folder)
     folder = tmp_path / "resumed"
-    resumed = run_training(settings + [f"ckpt_path={reference_folder / 'checkpoints' / 'step70.ckpt'}"], folder)
+    resumed = run_training(settings + [f"ckpt_path={reference_folder / 'checkpoints' / f'step{step}.ckpt'}"], folder)
     assert_same_run(folder, resumed, reference_folder, reference)
+    return reference_folder, reference
+
+
+def test_resume_mid_epoch_with_loader_workers_ends_bit_equal(tmp_path):
+    """Workers are re-seeded at every iterator; the augmentation must not depend on them."""
+    reference_folder, reference = run_and_resume_at(SETTINGS + ["dataset.num_workers=2"], 70, tmp_path)
     # and the workers change nothing: the same run as in the main process
     plain_folder = tmp_path / "plain"
     plain = run_training(SETTINGS, plain_folder)
@@ -79,10 +85,4 @@ PER_BATCH_STRATEGIES = {
 @pytest.mark.parametrize("name", list(PER_BATCH_STRATEGIES))
 def test_strategies_that_learn_every_batch_resume_mid_epoch_bit_equal(tmp_path, name):
     """Their per-sample state travels in the checkpoint; the rest is keyed as for every sampler."""
-    settings = [*PER_BATCH_STRATEGIES[name], "schedule.max_epochs=3", "dataset.augment=true"]
-    reference_folder = tmp_path / "reference"
-    reference = run_training(settings + ["+callbacks.snapshots._target_=draw_recorder.SaveAt",
-                                         "+callbacks.snapshots.steps=[60]"], reference_folder)
-    folder = tmp_path / "resumed"
-    resumed = run_training(settings + [f"ckpt_path={reference_folder / 'checkpoints' / 'step60.ckpt'}"], folder)
-    assert_same_run(folder, resumed, reference_folder, reference)
+    run_and_resume_at([*PER_BATCH_STRATEGIES[name], "schedule.max_epochs=3", "dataset.augment=true"], 60, tmp_path)

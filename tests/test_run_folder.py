@@ -244,7 +244,7 @@ def test_the_lock_is_held_while_training_and_released_after_an_error(tmp_path, m
     folder = tmp_path / "run"
     seen = []
 
-    def failing_training(cfg):
+    def failing_training(cfg, checkpoint_step=None):
         seen.append(json.loads((folder / run_folder.LOCK_FILE).read_text())["pid"])
         raise RuntimeError("the run fails")
 
@@ -252,3 +252,24 @@ def test_the_lock_is_held_while_training_and_released_after_an_error(tmp_path, m
     with pytest.raises(RuntimeError, match="the run fails"):
         train_app.train(compose_config([*TINY, *BASE, "schedule.max_epochs=2"], folder))
     assert seen == [os.getpid()] and not (folder / run_folder.LOCK_FILE).exists()
+
+
+def test_a_resume_reads_its_checkpoint_once_before_lightning_does(tmp_path, monkeypatch, one_thread):
+    """The start check reads the checkpoint (settings, step); the run takes its step from there
+    instead of loading a possibly large file a second time."""
+    from sample_importance import run_record, torch_files
+
+    folder = tmp_path / "run"
+    run_training(["sampler=uniform", "schedule.max_epochs=1"], folder)
+    reads = []
+    original = torch_files.read_torch_file
+
+    def counting(path, name=None):
+        reads.append(str(path))
+        return original(path, name)
+
+    monkeypatch.setattr(torch_files, "read_torch_file", counting)
+    monkeypatch.setattr(run_record, "read_torch_file", counting)
+    summary = run_training(["sampler=uniform", "schedule.max_epochs=2"], folder)
+    assert summary["epochs"] == 2
+    assert [p for p in reads if p.endswith("last.ckpt")] == [str(folder / "checkpoints" / "last.ckpt")]

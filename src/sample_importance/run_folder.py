@@ -342,6 +342,7 @@ class RunLock:
 class Start:
     folder: Path
     finished_summary: dict | None = None  # the run in the folder is finished with these settings
+    checkpoint_step: int | None = None  # the global step of the checkpoint it resumes from (read once, here)
 
 
 def read_checkpoint_record(path: str) -> dict:
@@ -382,6 +383,7 @@ def check_start(cfg: DictConfig, ckpt_path: str | None) -> Start:
     if not ckpt_path:
         return start
     record = read_checkpoint_record(ckpt_path)
+    start.checkpoint_step = record["global_step"]
     settings = run_settings(cfg)
     if record["settings"] is None:
         if is_rank_zero():

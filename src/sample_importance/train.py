@@ -56,8 +56,12 @@ def build_classifier(cfg: DictConfig, datamodule):
                            datamodule.num_classes, score_channels_last=cfg.model.get("score_channels_last", True))
 
 
-def build(cfg: DictConfig):
-    """Everything a run needs, from the composed config."""
+def build(cfg: DictConfig, checkpoint_step: int | None = None):
+    """Everything a run needs, from the composed config.
+
+    ``checkpoint_step``: the step of the checkpoint the run resumes from, when the caller has read
+    it already (``train``'s start check); otherwise the checkpoint is checked here.
+    """
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
     from sample_importance import run_folder, run_record
@@ -69,7 +73,9 @@ def build(cfg: DictConfig):
     ckpt_path = run_record.resume_path(cfg)
     # Events logged after the checkpoint was written are dropped from the TensorBoard view, so
     # a resumed run never shows a step twice (the module re-logs what belongs to that step).
-    purge_step = run_record.check_checkpoint(ckpt_path) if ckpt_path else None
+    purge_step = None
+    if ckpt_path:
+        purge_step = checkpoint_step if checkpoint_step is not None else run_record.check_checkpoint(ckpt_path)
     if purge_step:
         run_record.wait_past_event_files(Path(cfg.paths.output_dir))
     datamodule = instantiate(cfg.dataset)
@@ -118,10 +124,10 @@ def train(cfg: DictConfig) -> dict:
         for note in (debug_note, config_checks.milestones_after_the_run(cfg, int(cfg.schedule.max_epochs))):
             if note:
                 log.warning(note)
-        return train_in_folder(cfg)
+        return train_in_folder(cfg, start.checkpoint_step)
 
 
-def train_in_folder(cfg: DictConfig) -> dict:
+def train_in_folder(cfg: DictConfig, checkpoint_step: int | None = None) -> dict:
     import pytorch_lightning as pl
     import torch
 
@@ -131,7 +137,7 @@ def train_in_folder(cfg: DictConfig) -> dict:
     torch.set_float32_matmul_precision("high")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with ddp_multirun_job():
-        datamodule, module, strategy, trainer, ckpt_path = build(cfg)
+        datamodule, module, strategy, trainer, ckpt_path = build(cfg, checkpoint_step)
         if ckpt_path and trainer.is_global_zero:
             print(f"resuming from {ckpt_path}", flush=True)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
