@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_baselines_b_recorder import load_record
+from sampler_recorder import load_record
 
 from conftest import run_training
 
-RECORD = "+callbacks.sampler_recorder._target_=test_baselines_b_recorder.SamplerRecorder"
+RECORD = "+callbacks.sampler_recorder._target_=sampler_recorder.SamplerRecorder"
 BATCH = 128
 LR = 0.05
 STEPS = 1438 // BATCH  # digits: 1,438 training samples, 11 full batches per epoch
@@ -17,7 +17,7 @@ SCHEDULE = [f"schedule.batch_size={BATCH}", f"schedule.lr={LR}"]
 
 
 def stop_after(epochs: int) -> list[str]:
-    return ["+callbacks.stop._target_=test_baselines_b_recorder.StopAfterEpochs", f"+callbacks.stop.epochs={epochs}"]
+    return ["+callbacks.stop._target_=sampler_recorder.StopAfterEpochs", f"+callbacks.stop.epochs={epochs}"]
 
 
 def tensorboard_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
@@ -96,7 +96,7 @@ def test_infobatch_resumes_mid_epoch_with_the_rest_of_its_pruned_epoch(infobatch
     first = tmp_path / "first"
     with pytest.raises(SystemExit):
         run_training(INFOBATCH + ["callbacks.preemption_checkpoint.handle_signal=true",
-                                  "+callbacks.preempt._target_=test_baselines_b_recorder.PreemptAtStep",
+                                  "+callbacks.preempt._target_=sampler_recorder.PreemptAtStep",
                                   f"+callbacks.preempt.step={steps_before - 1}"], first)
     # the signal is acted on at the next batch end: last.ckpt is from the middle of epoch 1
     assert torch.load(first / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == steps_before

@@ -1,4 +1,4 @@
-"""Test-only callbacks for the part B baseline tests (no tests here; imported by them and by DDP children).
+"""Test-only callbacks for the tests of samplers that update during training (imported by them and by DDP children).
 
 ``SamplerRecorder`` keeps, per rank: every global chunk the training loader's sampler drew (with
 the strategy's refresh count at that moment), the indices of every batch, the learning rate of

@@ -232,7 +232,7 @@ def test_unbiased_loss_is_weighted_by_one_over_n_p(tmp_path):
     LOSS_RECORDS.clear()
     run = tmp_path / "run"
     run_training(["sampler=importance_unbiased", "sampler.burn_in_epochs=1", "schedule.max_epochs=2", FEW_BATCHES,
-                  "+callbacks.loss_recorder._target_=test_baselines_a.LossRecorder"], run)
+                  "+callbacks.loss_recorder._target_=test_importance_scores.LossRecorder"], run)
     weights = torch.load(run / "sample_weights.pt", weights_only=True)["weight"]
     expected = weights.sum() / (len(weights) * weights)  # 1 / (N P(i))
     burn_in = [r for r in LOSS_RECORDS if r["epoch"] == 0]
