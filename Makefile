@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data
 ARGS ?=
 
-.PHONY: install data train test test-all tensorboard report bench gpu-check wheels study clean
+.PHONY: install data train test test-slow test-all lint format tensorboard report bench gpu-check wheels study clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q
+
+# Lint and format check (the rules are in pyproject.toml); `make format` applies the fixes it can.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir logs

@@ -14,7 +14,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def compose(overrides: list[str]):
-    """The composed train config for ``overrides`` (as the command line would give it), without Hydra's run dir."""
+    """The composed train config for ``overrides``, as the command line would give it, without Hydra's
+    run dir."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -32,7 +33,8 @@ def compose(overrides: list[str]):
 
 
 def build_plain(overrides: list[str]):
-    """(datamodule, module, optimizer, cfg) built by the framework's own factories, set up for a plain loop."""
+    """(datamodule, module, optimizer, cfg) built by the framework's own factories, set up for a plain
+    loop."""
     import torch
     from hydra.utils import instantiate
 
@@ -48,7 +50,8 @@ def build_plain(overrides: list[str]):
 
 
 def plain_sgd(parameters, schedule):
-    """The plain loops' optimizer: SGD with the schedule's lr, momentum, Nesterov and weight decay (no decay steps)."""
+    """The plain loops' optimizer: SGD with the schedule's lr, momentum, Nesterov and weight decay (no
+    decay steps)."""
     import torch
 
     return torch.optim.SGD(parameters, lr=schedule.lr, momentum=schedule.momentum, nesterov=schedule.nesterov,

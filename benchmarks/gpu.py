@@ -429,7 +429,8 @@ def part_syncs(check: Check) -> dict:
     return {"steady_steps": steady, "syncs_per_steady_step": (at_logging + elsewhere) / max(steady, 1),
             "syncs_on_logging_steps": at_logging, "syncs_on_other_steps": elsewhere, "target": "0 per step",
             "per_step": record["per_step"], "where": record["where"], "log_every_n_steps": every,
-            "setup": "resnet18, trainer=gpu (progress bar on), sampler=importance E=1, 100 steps in each of 2 epochs"}
+            "setup": "resnet18, trainer=gpu (progress bar on), sampler=importance E=1, "
+                     "100 steps in each of 2 epochs"}
 
 
 def method_run(check: Check, name: str, trainer: list[str]) -> dict:

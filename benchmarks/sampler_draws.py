@@ -4,6 +4,7 @@ torch.multinomial, which refuses more than 2^24 categories."""
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import torch
 
@@ -31,9 +32,9 @@ def run(quick: bool = False) -> dict:
         reps = repeats if n <= 10**6 else 2 if n <= 10**7 else 1  # multinomial: about 9 s at 1e7
         ours, theirs = [], []
         for r in range(reps):  # interleaved
-            ours.append(time_it(lambda: sampler.global_sequence(r)))
+            ours.append(time_it(partial(sampler.global_sequence, r)))
             if n <= MULTINOMIAL_LIMIT:
-                theirs.append(time_it(lambda: torch.multinomial(weights, n, replacement=True)))
+                theirs.append(time_it(partial(torch.multinomial, weights, n, replacement=True)))
         row = {"n": n, "repeats": reps, "index_sampler_s": ours, "index_sampler_draws_per_s": n / median(ours)}
         if theirs:
             row.update(multinomial_s=theirs, multinomial_draws_per_s=n / median(theirs),

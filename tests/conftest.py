@@ -17,11 +17,11 @@ from sample_importance.cli import CONFIG_DIR
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
-sys.path.insert(0, str(TESTS_DIR))  # draw_recorder and other test-only callbacks
 
 # A digits run small enough for the fast suite: 44 steps of 32 per epoch; learns to ~65% in 4 epochs.
 TINY = ["dataset=digits", "schedule.batch_size=32", "schedule.lr=0.1", "trainer.enable_progress_bar=false",
         "trainer.accelerator=cpu"]
+FEW_BATCHES = "++trainer.limit_train_batches=5"
 RECORD_DRAWS = "+callbacks.record_draws._target_=draw_recorder.DrawRecorder"
 
 

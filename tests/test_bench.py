@@ -233,10 +233,10 @@ def test_sync_counter_counts_each_steps_sync_warnings_from_the_previous_step_end
     for step, syncs in enumerate([2, 0, 1]):
         counter.on_train_batch_start(trainer, module, None, step)
         for _ in range(syncs):
-            warnings.warn("called a synchronizing CUDA operation")
-        warnings.warn("something else")  # not a sync
+            warnings.warn("called a synchronizing CUDA operation", stacklevel=1)
+        warnings.warn("something else", stacklevel=1)  # not a sync
         counter.on_train_batch_end(trainer, module, None, None, step)
-    warnings.warn("called a synchronizing CUDA operation")  # between steps: counted in the next one
+    warnings.warn("called a synchronizing CUDA operation", stacklevel=1)  # between steps: counted in the next one
     trainer.current_epoch = 1
     counter.on_train_batch_start(trainer, module, None, 0)
     counter.on_train_batch_end(trainer, module, None, None, 0)

@@ -109,7 +109,8 @@ def test_imbalance_with_policies_replicates_the_chosen_classes(replication):
     for image in datamodule.train_origin[copies].unique().tolist():
         policies = datamodule.train_policy[datamodule.train_origin == image]
         assert torch.bincount(policies, minlength=5).tolist() == [replication // 5] * 5
-    # the same classes for every run seed (so a sweep over seeds shares them), others for another imbalance seed
+    # the same classes for every run seed (so a sweep over seeds shares them), others for another
+    # imbalance seed
     assert setup(TenClassSource(per_class=6), imbalance=imbalance, seed=2).augmented_classes == chosen
     other = setup(TenClassSource(per_class=6), imbalance={**imbalance, "seed": 4}).augmented_classes
     assert other != chosen

@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
-from draw_recorder import load_draws
-from independent import digits_p_true_from_checkpoint
 
 from conftest import RECORD_DRAWS, REPO, run_cli
+from draw_recorder import load_draws
+from independent import digits_p_true_from_checkpoint
 from sample_importance.sampler.index_sampler import IndexSampler
 
 

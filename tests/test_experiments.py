@@ -85,7 +85,8 @@ def sweep_params(cfg) -> dict[str, list]:
 
 
 def tiny_dataset(choice: str) -> str:
-    """The digits counterpart of a dataset config (same variant: imbalance, policies, files, fewer classes)."""
+    """The digits counterpart of a dataset config (same variant: imbalance, policies, files, fewer
+    classes)."""
     name = choice.replace("imagenet", "digits_imagefolder")
     name = re.sub(r"^(cifar100|cifar10|fashion_mnist)", "digits", name)
     name = {"cifar9": "digits9", "digits_imbalanced": "digits_imbalanced_a5"}.get(name, name)

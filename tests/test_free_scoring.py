@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_training
 from pytorch_lightning.callbacks import Callback
 
+from conftest import run_training
 from sample_importance.errors import ConfigError
 from sample_importance.model.classifier import ImageClassifier
 from sample_importance.sampler.importance import ImportanceSampling

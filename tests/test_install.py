@@ -36,19 +36,34 @@ def test_declared_ranges_admit_a_newer_torch_than_this_machines(name, newer):
         assert specifier.contains(version), f"{name}{specifier} would replace a user's {name} {version}"
 
 
-def test_every_third_party_import_of_the_package_is_declared():
+def declared(*extras: str) -> set[str]:
+    """The distributions pyproject.toml declares: the dependencies and those of the named extras."""
+    requirements = [*PYPROJECT["project"]["dependencies"]]
+    for extra in extras:
+        requirements += PYPROJECT["project"]["optional-dependencies"][extra]
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+
+# What each part of the repository may import: the package its dependencies only; the Optuna sweeper
+# plugin also the `search` extra it is for; tests and benchmarks also the `dev` tools.
+@pytest.mark.parametrize("folder, extras", [("src/sample_importance", ()), ("src/hydra_plugins", ("search",)),
+                                            ("tests", ("dev", "search")), ("benchmarks", ("dev", "search"))])
+def test_every_third_party_import_is_declared(folder, extras):
     imported = set()
-    for path in (REPO / "src" / "sample_importance").rglob("*.py"):
+    for path in (REPO / folder).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
-    third_party = sorted(imported - set(sys.stdlib_module_names) - {"sample_importance", "__future__"})
+    ours = {"sample_importance", "hydra_plugins", "benchmarks", "__future__"}
+    ours |= {path.stem for path in (REPO / "tests").glob("*.py")}  # the test helpers (pytest's pythonpath)
+    third_party = sorted(imported - set(sys.stdlib_module_names) - ours)
     providers = importlib.metadata.packages_distributions()
+    allowed = declared(*extras)
     undeclared = [module for module in third_party
-                  if not {canonicalize_name(d) for d in providers.get(module, [module])} & REQUIREMENTS.keys()]
-    assert not undeclared, f"imported but not in pyproject.toml's dependencies: {undeclared}"
+                  if not {canonicalize_name(d) for d in providers.get(module, [module])} & allowed]
+    assert not undeclared, f"{folder} imports what pyproject.toml does not declare: {undeclared}"
 
 
 def test_hydra_finds_the_projects_sweeper_plugin_in_this_install():

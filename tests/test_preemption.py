@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import torch
-from draw_recorder import load_draws
 
 from conftest import RECORD_DRAWS, REPO, TINY, run_cli, run_training
+from draw_recorder import load_draws
 
 # digits: 44 steps of 32 per epoch. Checkpoints every 10 steps; the kill comes 5 steps after the
 # one at step 60 (mid-epoch 1, after the switch), so steps 61-65 are logged twice unless purged.

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from draw_recorder import load_draws
 
 from conftest import RECORD_DRAWS, assert_same_parameters, run_training
+from draw_recorder import load_draws
 
 # digits: 44 steps of 32 per epoch; the switch after epoch 1 (burn_in_end_epoch1.ckpt).
 STEPS = 44

@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
-from draw_recorder import load_draws
-from independent import digits_p_true_from_checkpoint
 
 from conftest import RECORD_DRAWS, run_training
+from draw_recorder import load_draws
+from independent import digits_p_true_from_checkpoint
 from sample_importance.sampler.index_sampler import IndexSampler
 
 BURN_IN, EPOCHS, BATCH = 2, 4, 32

@@ -53,9 +53,8 @@ def el2n(cfg: DictConfig) -> Path:
     for model in range(models):
         model_cfg = model_config(cfg, model, output_dir)
         pl.seed_everything(model_cfg.seed, workers=True, verbose=False)
-        datamodule, module, _, trainer, *resume = build(model_cfg)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume[0] if resume else None,
-                    weights_only=True)
+        datamodule, module, _, trainer, ckpt_path = build(model_cfg)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         scored = score_hardness(module, datamodule, "el2n")
         total = scored.hardness if total is None else total + scored.hardness
         labels = scored.label

@@ -411,7 +411,8 @@ def check_start(cfg: DictConfig, ckpt_path: str | None) -> Start:
 def report_finished(start: Start) -> None:
     summary = start.finished_summary
     if is_rank_zero():
-        print(f"run folder {start.folder} holds this run, finished: best test accuracy {summary['best_test_acc']:.4f} "
+        print(f"run folder {start.folder} holds this run, finished: "
+              f"best test accuracy {summary['best_test_acc']:.4f} "
               f"at step {summary['best_step']}, final {summary['final_test_acc']:.4f} "
               f"({summary['total_steps']} steps); nothing was changed "
               f"(a larger schedule.max_epochs continues it)", flush=True)

@@ -1,1 +1,2 @@
-"""Hydra finds its plugins by scanning the ``hydra_plugins`` namespace package: this one is ``hydra/sweeper=optuna``."""
+"""Hydra finds its plugins by scanning the ``hydra_plugins`` namespace package: this one is
+``hydra/sweeper=optuna``."""

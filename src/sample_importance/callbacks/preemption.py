@@ -44,11 +44,13 @@ def in_submitit_job() -> bool:
 
 
 class PreemptionCheckpoint(Callback):
-    """Save ``last.ckpt`` every ``every_n_train_steps`` (None: never), on the preemption signal, and on SIGTERM/SIGINT.
+    """Save ``last.ckpt`` every ``every_n_train_steps`` (None: never), on the preemption signal, and on
+    SIGTERM/SIGINT.
 
     Args:
         every_n_train_steps: mid-epoch checkpoint interval, for clusters that kill without warning.
-        handle_signal: ``auto`` installs the preemption handler only inside a submitit job; true/false force it.
+        handle_signal: ``auto`` installs the preemption handler only inside a submitit job; true/false
+            force it.
         handle_stop_signals: save and exit with 143/130 on SIGTERM/SIGINT (false: Lightning's handling).
     """
 

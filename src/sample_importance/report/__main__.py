@@ -29,8 +29,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m sample_importance.report", epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Tables and figures of the paper (Table 1, Fig. 1-4, 8, 10, 13, 18-19) from training runs: "
-                    "runs that differ only in seed are grouped; report.md, report.json and PNGs are written.")
+        description="Tables and figures of the paper (Table 1, Fig. 1-4, 8, 10, 13, 18-19) from training "
+                    "runs: runs that differ only in seed are grouped; report.md, report.json and PNGs are "
+                    "written.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="a run folder, a sweep folder, logs/, or a glob")
     p.add_argument("--out", help="output folder (default: PATH/report, or report/ in the runs' common parent)")
     p.add_argument("--baseline", action="append", metavar="KEY=VALUE|RUN",
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     unreadable = json.loads((report.parent / NUMBERS_FILE).read_text()).get("unreadable_runs", [])
     if unreadable:
-        print(f"warning: {len(unreadable)} run(s) with unreadable files, left out where needed: listed in {report}",
+        print(f"warning: {len(unreadable)} run(s) with unreadable files, left out where needed: "
+              f"listed in {report}",
               file=sys.stderr, flush=True)
     print(f"report: {report}", flush=True)
     return 0

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sample_importance.errors import UserError
 from sample_importance.report import events, metrics
 from sample_importance.report.groups import ComparisonSet, Group, format_value, varying_keys
 from sample_importance.report.names import setting_name
-from sample_importance.errors import UserError
 from sample_importance.report.runs import WEIGHTS_FILE, Run
 
 DEFAULT_EPS_TABLE = (0.0, 0.005, 0.01)
@@ -299,7 +299,8 @@ def split_final(group: Group) -> dict:
 
 # -- Fig. 8 and 10: one hyperparameter at a time ----------------------------------------------
 def sensitivity_panels(comparison: ComparisonSet) -> list[tuple[str, list[tuple[str, list[Group]]]]]:
-    """For each setting that varies between groups of the same method: panels of groups that differ only in it."""
+    """For each setting that varies between groups of the same method: panels of groups that differ
+    only in it."""
     result = []
     methods: dict[str, list[Group]] = {}
     for group in comparison.groups:

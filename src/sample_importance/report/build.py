@@ -149,7 +149,8 @@ def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
         tables.Column("group"), tables.Column("seeds"), tables.Column("max mean acc", tables.fixed(4)),
         tables.Column("std", tables.fixed(4)), tables.Column("at iteration"),
         tables.Column("final acc", tables.fixed(4)), tables.Column("final std", tables.fixed(4))],
-        rows, f"{title}: maximum mean test accuracy over seeds (std over seeds at that iteration) and final accuracy")
+        rows, f"{title}: maximum mean test accuracy over seeds (std over seeds at that iteration) "
+        "and final accuracy")
     if "A_b" in numbers and len(numbers["groups"]) > 1:
         rows = []
         for eps in numbers["eps_table"]:
@@ -224,8 +225,8 @@ def importance_sections(groups, output: Path, data_dir: str | None, with_images:
         numbers["tables"] = {"class_importance": tables.write(output, f"class_importance_{slug}", [
             tables.Column("group"), tables.Column("class"), tables.Column("share", tables.fixed(4)),
             tables.Column("p16", tables.fixed(4)), tables.Column("p84", tables.fixed(4))], rows,
-            f"{numbers['title']}: each class's share of the sample weights at the switch, mean over seeds "
-            "with 16th and 84th percentiles")}
+            f"{numbers['title']}: each class's share of the sample weights at the switch, "
+            "mean over seeds with 16th and 84th percentiles")}
         numbers["images"], numbers["images_note"] = extreme_images(bucket, output, data_dir) if with_images else (
             [], "skipped (--no-images)")
         sections.append(numbers)

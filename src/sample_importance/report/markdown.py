@@ -151,8 +151,8 @@ def comparison(section: dict) -> str:
     out.append("\n" + figure(section["figures"]["accuracy"], "test accuracy vs iterations (Fig. 1)"))
     out.append("Mean over seeds (n per group in the legend) with the 16th-84th percentile band"
                + (" (one seed: no band)" if few == [1] else
-                  f" (groups of {' or '.join(str(n) for n in few)} seeds: a band under {MIN_SEEDS} seeds only spans "
-                  "those runs, not a spread to rely on)" if few else "")
+                  f" (groups of {' or '.join(str(n) for n in few)} seeds: a band under {MIN_SEEDS} seeds "
+                  "only spans those runs, not a spread to rely on)" if few else "")
                + "; black: the baseline (the reference); red dashed: A_b; vertical dashed: the first iteration a "
                "group's mean reaches A_b; triangles on top: the switch to weighted drawing (E); grey dotted: "
                "learning-rate decays (the schedule's milestones); dotted curves: partial runs.\n\n")
@@ -251,7 +251,8 @@ def speedup_tables(section: dict) -> str:
     eps_keys = section["eps_table"]
     counted = (" (t_n includes the iterations spent before training)"
                if section.get("extra_iterations_counted") else "")
-    out = [f"### Speed-up t_b / t_n (Eq. 3, Fig. 2){counted}{files(section.get('tables', {}).get('speedup'))}\n\n"]
+    speedup_files = files(section.get("tables", {}).get("speedup"))
+    out = [f"### Speed-up t_b / t_n (Eq. 3, Fig. 2){counted}{speedup_files}\n\n"]
     out.append(f"t_n: first iteration at which a group's mean accuracy reaches A_b - eps, counted only up to t_b; "
                f"not reached: A_b - eps is not reached by t_b. The reference ({section['baseline']}) defines A_b "
                f"and t_b = {section['t_b']} and is not a competitor here.\n\n")
@@ -277,8 +278,8 @@ def reached(value) -> str:
 
 
 def importance(section: dict) -> str:
-    out = [f"## Sample importance: {section['title']}\n\n",
-           f"### Class importance (Fig. 3, 11, 15){files(section.get('tables', {}).get('class_importance'))}\n\n"]
+    class_files = files(section.get("tables", {}).get("class_importance"))
+    out = [f"## Sample importance: {section['title']}\n\n", f"### Class importance (Fig. 3, 11, 15){class_files}\n\n"]
     out.append("Share of the total weight per class at the switch: mean over seeds [16th, 84th percentile]"
                + ("; (aug): a replicated class" if section["augmented_classes"] else "") + ".\n\n")
     groups = section["groups"]
@@ -291,8 +292,8 @@ def importance(section: dict) -> str:
     rows.append(["Spearman rho between seeds"] + [num(g["spearman_between_seeds"], 3) for g in groups])
     out.append(table(["class"] + [f"{g['label']} (n={len(g['seeds'])})" for g in groups], rows))
     out.append("\n" + figure(section["figures"]["class_importance"], "class importance (Fig. 3)"))
-    out.append("Bars: mean share over seeds, error bars the 16th-84th percentiles; dotted line: the share every class "
-               "would have with equal weights, 1/C.\n\n")
+    out.append("Bars: mean share over seeds, error bars the 16th-84th percentiles; dotted line: the share "
+               "every class would have with equal weights, 1/C.\n\n")
     if len(groups) > 1:
         out.append("### Spearman rho between groups (each group's mean weight over seeds)\n\n")
         matrix = section["spearman_between_groups"]
@@ -358,7 +359,8 @@ def per_run(report: dict) -> str:
 
 
 def render(report: dict, output: Path) -> str:
-    head = (f"# Report\n\n{plural(report['runs'], 'run')} read from {', '.join(f'`{p}`' for p in report['inputs'])}; "
+    inputs = ", ".join(f"`{p}`" for p in report["inputs"])
+    head = (f"# Report\n\n{plural(report['runs'], 'run')} read from {inputs}; "
             f"{report['finished']} finished. Means are over seeds; bands and error bars span the 16th to 84th "
             "percentiles (the paper's Appendix A.2.1); ± is the sample standard deviation over seeds. "
             "Tables are also written as CSV and LaTeX (booktabs) beside this file; "

@@ -93,7 +93,7 @@ class Baseline:
     step: int
 
     @classmethod
-    def of(cls, curves: Curves) -> "Baseline":
+    def of(cls, curves: Curves) -> Baseline:
         acc, step = peak(curves.steps, curves.mean)
         return cls(acc, step)
 

@@ -67,7 +67,8 @@ def percent(value) -> str:
 
 
 def method_name(settings: dict) -> str | None:
-    """``ours (E=5, γ=0.5)`` from the sampler and loss settings; None for a sampler this module does not know."""
+    """``ours (E=5, γ=0.5)`` from the sampler and loss settings; None for a sampler this module does not
+    know."""
     sampler = settings.get("sampler")
     if sampler not in SAMPLERS:
         return None

@@ -134,7 +134,8 @@ KEEP_LITERAL = ("${seed}", "paths.", "hydra:", "${now:")
 
 
 def resolve_interpolations(config: dict) -> dict:
-    """Resolve ``${...}`` values that can be resolved offline (``${oc.select:paper.x,5}``, ``${schedule.batch_size}``).
+    """Resolve ``${...}`` values that can be resolved offline (``${oc.select:paper.x,5}``,
+    ``${schedule.batch_size}``).
 
     ``${seed}`` and references to ``paths`` (a run's own folders) stay literal, so runs that differ
     only in them still group; values that need Hydra's runtime (``${hydra:...}``) keep their text.

@@ -8,9 +8,9 @@ empty cell); LaTeX prints them for a paper (``---`` for None).
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from sample_importance.report.names import latex
 

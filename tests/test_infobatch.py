@@ -1,38 +1,93 @@
-"""Part B baselines in real (tiny) digits runs: InfoBatch's steps and schedule, per-batch draws, resume."""
+"""InfoBatch: which samples an epoch prunes, the loss factor, the sampler's subset epochs; in real runs
+the steps it ran, the schedule by epoch, resumes at and within a pruned epoch.
+"""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-from test_baselines_b_recorder import load_record
 
 from conftest import run_training
-
-RECORD = "+callbacks.sampler_recorder._target_=test_baselines_b_recorder.SamplerRecorder"
-BATCH = 128
-LR = 0.05
-STEPS = 1438 // BATCH  # digits: 1,438 training samples, 11 full batches per epoch
-# Pinned here so that these tests do not depend on conftest's TINY settings.
-SCHEDULE = [f"schedule.batch_size={BATCH}", f"schedule.lr={LR}"]
-
-
-def stop_after(epochs: int) -> list[str]:
-    return ["+callbacks.stop._target_=test_baselines_b_recorder.StopAfterEpochs", f"+callbacks.stop.epochs={epochs}"]
+from run_outputs import checkpoint_state, tensorboard_scalars
+from sample_importance.errors import ConfigError
+from sample_importance.sampler.index_sampler import IndexSampler
+from sample_importance.sampler.infobatch import InfoBatch, pruning_generator, select_kept
+from sample_importance.sampler.updating import LatestValues
+from sampler_recorder import BATCH, LR, RECORD, SCHEDULE, STEPS, load_record, stop_after
 
 
-def tensorboard_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
-    from tbparse import SummaryReader
+# -- InfoBatch: which samples are pruned, the loss factor -------------------------------------------
+def test_infobatch_prunes_exactly_a_random_fraction_of_the_below_mean_samples():
+    num_samples = 1000
+    loss = torch.rand(num_samples, generator=torch.Generator().manual_seed(0), dtype=torch.float64) ** 2
+    seen = torch.ones(num_samples, dtype=torch.bool)
+    seen[:10] = False  # never seen: never pruned, not in the mean
+    loss[:10] = 0.0
+    kept, rescaled, threshold = select_kept(loss, seen, 0.5, pruning_generator(0, 3))
+    assert threshold == pytest.approx(float(loss[10:].mean()))
+    low = seen & (loss < threshold)
+    pruned = torch.ones(num_samples, dtype=torch.bool)
+    pruned[kept] = False
+    assert int(pruned.sum()) == round(0.5 * int(low.sum()))
+    assert torch.all(low[pruned])  # only below-mean seen samples are pruned
+    assert torch.equal(rescaled, low & ~pruned)  # the kept below-mean samples get the factor
+    assert torch.equal(kept, kept.sort().values)
+    again, _, _ = select_kept(loss, seen, 0.5, pruning_generator(0, 3))
+    other_epoch, _, _ = select_kept(loss, seen, 0.5, pruning_generator(0, 4))
+    assert torch.equal(again, kept) and not torch.equal(other_epoch, kept)  # seeded by (seed, epoch)
+    few, _, _ = select_kept(loss, seen, 0.99, pruning_generator(0, 3), min_kept=900)
+    assert len(few) == 900
+    everything, none_rescaled, _ = select_kept(loss, torch.zeros(num_samples, dtype=torch.bool), 0.5,
+                                               pruning_generator(0, 0))
+    assert len(everything) == num_samples and not none_rescaled.any()  # nothing seen yet: a full epoch
 
-    frame = SummaryReader(str(run_dir / "tensorboard")).scalars
-    return {tag: list(zip(group.step.tolist(), group.value.tolist())) for tag, group in frame.groupby("tag")}
+
+def test_infobatch_loss_factor_and_state_round_trip():
+    strategy = InfoBatch(prune_fraction=0.75)
+    strategy.losses = LatestValues(4)
+    strategy.rescaled = torch.tensor([True, False, True, False])
+    factors = strategy.loss_factors(torch.tensor([0, 1, 2, 3, 0]))
+    assert factors.tolist() == [4.0, 1.0, 4.0, 1.0, 4.0]
+    strategy.steps_run, strategy.kept_per_epoch = [5, 3], [4, 3]
+    restored = InfoBatch(prune_fraction=0.75)
+    restored.load_state_dict(strategy.state_dict())
+    assert restored.loss_factors(torch.tensor([2, 3])).tolist() == [4.0, 1.0]
+    assert restored.steps_run == [5, 3] and restored.kept_per_epoch == [4, 3]
+    restored.rescaled = None
+    assert restored.loss_factors(torch.tensor([2, 3])).tolist() == [1.0, 1.0]  # a full epoch
 
 
-def checkpoint_state(run_dir, name: str) -> dict:
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    return next(state for key, state in checkpoint["callbacks"].items() if key.startswith(name))
+@pytest.mark.parametrize("kwargs, key", [({"prune_fraction": 1.0}, "prune_fraction"),
+                                         ({"pruning_epochs_fraction": 1.5}, "pruning_epochs_fraction")])
+def test_infobatch_rejects_bad_settings(kwargs, key):
+    with pytest.raises(ConfigError, match=key):
+        InfoBatch(**kwargs)
 
 
-# -- InfoBatch --------------------------------------------------------------------------------------
+# -- the sampler's subset (InfoBatch's pruned epochs) ----------------------------------------------
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_subset_epochs_are_permutations_of_the_subset_split_by_rank(world):
+    subset = torch.tensor([0, 3, 4, 8, 9, 11, 15, 16, 20, 21, 22])
+    samplers = [IndexSampler(25, num_replicas=world, rank=r, seed=2) for r in range(world)]
+    for sampler in samplers:
+        sampler.set_subset(subset)
+        sampler.set_epoch(1)
+    per_rank = [list(s) for s in samplers]
+    assert {len(p) for p in per_rank} == {math.ceil(len(subset) / world)} == {len(samplers[0])}
+    interleaved = [per_rank[i % world][i // world] for i in range(world * len(per_rank[0]))]
+    assert sorted(interleaved[: len(subset)]) == subset.tolist()  # each kept sample once (then padding)
+    assert samplers[0].num_samples == math.ceil(25 / world)  # the full epoch's length is kept
+    restored = IndexSampler(25, num_replicas=world, rank=0, seed=0)
+    restored.load_state_dict(samplers[0].state_dict())
+    restored.set_epoch(1)
+    assert list(restored) == per_rank[0]
+    samplers[0].set_subset(None)
+    assert len(samplers[0]) == samplers[0].num_samples
+
+
+# -- InfoBatch in real (tiny) digits runs ------------------------------------------------------------
 INFOBATCH = SCHEDULE + ["sampler=infobatch", "sampler.pruning_epochs_fraction=0.6", "schedule.max_epochs=5",
              "schedule.lr_milestones_epochs=[2,4]", RECORD]
 
@@ -96,7 +151,7 @@ def test_infobatch_resumes_mid_epoch_with_the_rest_of_its_pruned_epoch(infobatch
     first = tmp_path / "first"
     with pytest.raises(SystemExit):
         run_training(INFOBATCH + ["callbacks.preemption_checkpoint.handle_signal=true",
-                                  "+callbacks.preempt._target_=test_baselines_b_recorder.PreemptAtStep",
+                                  "+callbacks.preempt._target_=sampler_recorder.PreemptAtStep",
                                   f"+callbacks.preempt.step={steps_before - 1}"], first)
     # the signal is acted on at the next batch end: last.ckpt is from the middle of epoch 1
     assert torch.load(first / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == steps_before
@@ -109,46 +164,3 @@ def test_infobatch_resumes_mid_epoch_with_the_rest_of_its_pruned_epoch(infobatch
     assert settings["steps_per_epoch_run"][:2] == reference["sampler_settings"]["steps_per_epoch_run"][:2]
     assert resumed["total_steps"] == settings["total_steps_run"] == sum(settings["steps_per_epoch_run"])
     assert load_record(resumed_dir)["lr"][2] == pytest.approx([LR * 0.1] * len(resumed_draws[2]))
-
-
-# -- per-batch weights: prioritized and online ----------------------------------------------------
-@pytest.mark.parametrize("overrides, epoch, refreshes_before", [
-    (["sampler=prioritized_rank", "schedule.max_epochs=1"], 0, 1),  # 1: all unseen, set at fit start
-    (["sampler=importance_online", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"], 1, 1),  # 1: the switch
-])
-def test_per_batch_strategies_draw_each_batch_from_the_weights_after_the_previous_one(
-        tmp_path, overrides, epoch, refreshes_before):
-    summary = run_training(SCHEDULE + overrides + [RECORD], tmp_path / "run")
-    record = load_record(tmp_path / "run")
-    chunks = [record["chunks"][(epoch, k)] for k in range(STEPS)]
-    for k, (chunk, refreshes) in enumerate(chunks):
-        assert refreshes == refreshes_before + k  # drawn after batch k - 1 refreshed the weights
-        assert torch.equal(chunk, record["batches"][epoch][k])  # one chunk is one batch
-    assert summary["sampler_settings"]["weight_refreshes"] == refreshes_before + STEPS
-    scalars = tensorboard_scalars(tmp_path / "run")
-    assert len(scalars["sampling/effective_sample_fraction"]) == 1  # diagnostics of the weighted epoch
-
-
-# -- SPV: uniform burn-in, weighted epochs, history through a resume ---------------------------------
-SPV = SCHEDULE + ["sampler=spv", "sampler.burn_in_epochs=1", "schedule.max_epochs=3", RECORD]
-
-
-def test_spv_history_survives_a_resume_and_the_weighted_epoch_is_the_same(tmp_path):
-    reference = run_training(SPV, tmp_path / "reference")
-    first = tmp_path / "first"
-    run_training(SPV + stop_after(2), first)
-    saved = checkpoint_state(first, "SpvSampling")
-    assert saved["weighting"] and int(saved["store"]["count"].sum()) == 2 * STEPS * BATCH
-    resumed_dir = tmp_path / "resumed"
-    resumed = run_training(SPV + [f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"], resumed_dir)
-    final = load_record(resumed_dir)["state"]["store"]
-    assert int(final["count"].sum()) == 3 * STEPS * BATCH  # the history went on from the checkpoint
-    # epoch 2 is drawn from the weights refreshed at the end of epoch 1, restored from the checkpoint
-    assert torch.equal(torch.cat(load_record(resumed_dir)["batches"][2]),
-                       torch.cat(load_record(tmp_path / "reference")["batches"][2]))
-    assert reference["sampler_settings"]["weight_refreshes"] == resumed["sampler_settings"]["weight_refreshes"] == 3
-    # the sampling diagnostics of both weighted epochs are in TensorBoard
-    scalars = tensorboard_scalars(tmp_path / "reference")
-    assert [step for step, _ in scalars["sampling/effective_sample_fraction"]] == [STEPS, 2 * STEPS]
-    uniform_epoch = torch.cat(load_record(tmp_path / "reference")["batches"][0])
-    assert len(uniform_epoch.unique()) == len(uniform_epoch)  # the burn-in epoch is without replacement

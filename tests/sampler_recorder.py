@@ -1,4 +1,6 @@
-"""Test-only callbacks for the part B baseline tests (no tests here; imported by them and by DDP children).
+"""Test-only callbacks and run settings for the tests of samplers that update during training.
+
+Imported by those tests and, through ``_target_``, by the DDP children they start.
 
 ``SamplerRecorder`` keeps, per rank: every global chunk the training loader's sampler drew (with
 the strategy's refresh count at that moment), the indices of every batch, the learning rate of
@@ -14,6 +16,17 @@ from pathlib import Path
 
 import torch
 from pytorch_lightning.callbacks import Callback
+
+RECORD = "+callbacks.sampler_recorder._target_=sampler_recorder.SamplerRecorder"
+BATCH = 128
+LR = 0.05
+STEPS = 1438 // BATCH  # digits: 1,438 training samples, 11 full batches per epoch
+# The recorded runs pin their schedule, so that they do not depend on conftest's TINY settings.
+SCHEDULE = [f"schedule.batch_size={BATCH}", f"schedule.lr={LR}"]
+
+
+def stop_after(epochs: int) -> list[str]:
+    return ["+callbacks.stop._target_=sampler_recorder.StopAfterEpochs", f"+callbacks.stop.epochs={epochs}"]
 
 
 def find_strategy(trainer):

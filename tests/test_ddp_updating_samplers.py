@@ -6,11 +6,10 @@ import json
 
 import pytest
 import torch
-from test_baselines_b_recorder import load_record
 
 from conftest import REPO, run_cli
+from sampler_recorder import RECORD, load_record
 
-RECORD = "+callbacks.sampler_recorder._target_=test_baselines_b_recorder.SamplerRecorder"
 PER_RANK_BATCH = 16
 FULL_STEPS = (-(-1438 // 2)) // PER_RANK_BATCH  # ceil(N / world) samples per rank, drop_last
 
