@@ -83,6 +83,11 @@ class PolicySet:
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def has_operations(self) -> bool:
+        """Whether any policy adds an operation to the standard augmentation."""
+        return any(operation is not None for operation in self.operations)
+
     def apply_one(self, image: torch.Tensor, policy: int, seed: int | None = None) -> torch.Tensor:
         """``image`` (uint8, C x H x W) under the policy's extra operation; ``seed`` fixes its draw."""
         operation = self.operations[policy]
