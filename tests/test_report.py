@@ -354,6 +354,19 @@ def test_sgd_scan_on_pruned_data_is_el2n_in_the_scan_runs_set(tmp_path):
     assert comparison.baseline.label == SCAN
 
 
+def test_runs_from_before_dataset_options_group_with_newer_ones(tmp_path):
+    """``dataset=cifar100_imbalanced_a5`` became ``dataset=cifar100`` with ``dataset/imbalance=a5_cifar``:
+    the same settings under another choice name are one group."""
+    runs = tmp_path / "runs"
+    for seed, choice in ((0, "synthetic_imbalanced_a5"), (1, "synthetic")):
+        hydra_file = write_run(runs / str(seed), "uniform", seed, BASELINE_MEAN) / ".hydra" / "hydra.yaml"
+        hydra = yaml.safe_load(hydra_file.read_text())
+        hydra["hydra"]["runtime"]["choices"]["dataset"] = choice
+        hydra_file.write_text(yaml.safe_dump(hydra))
+    (comparison,) = comparisons_of(runs)
+    assert [g.seeds for g in comparison.groups] == [[0, 1]]
+
+
 def test_baseline_flag_picks_another_group(sweep):
     (comparison,) = comparisons_of(sweep, baseline=(("sampler", "importance"), ("sampler.gamma", "1")))
     assert comparison.baseline.label == OURS1

@@ -57,6 +57,12 @@ def unset_new_key(key: str, value) -> bool:
     return value is None and key.startswith(METHOD_KEY_PREFIXES)
 
 
+# Dataset options that were part of a dataset's name before they became option groups
+# (cifar100_imbalanced_a5 is now dataset=cifar100 with dataset/imbalance=a5_cifar): the choice
+# names the source, the dataset.* settings tell the options apart, so old and new runs group.
+OPTION_SUFFIX = re.compile(r"_(multiaug|imbalanced_a5|imbalanced_a20)$")
+
+
 def run_settings(run: Run) -> dict:
     """What defines a run's experiment, without its seed (see the module docstring)."""
     if run.config is not None:
@@ -73,6 +79,8 @@ def run_settings(run: Run) -> dict:
             flat["dataset.prune_scores_file"] = pruning["scores_file"]
             flat["dataset.prune_fraction"] = pruning.get("prune_fraction")
     flat.update({group: run.choices[group] for group in LABEL_GROUPS if group in run.choices and not ignored(group)})
+    if isinstance(flat.get("dataset"), str):
+        flat["dataset"] = OPTION_SUFFIX.sub("", flat["dataset"])
     return flat
 
 
