@@ -58,6 +58,9 @@ def check_policies(names: Sequence[str], key: str) -> list[str]:
 class single_thread:
     """Per-image torchvision operations on tiny images run many times slower with several threads."""
 
+    def __init__(self) -> None:
+        self.threads = 1  # the caller's thread count, kept from __enter__ to __exit__
+
     def __enter__(self):
         self.threads = torch.get_num_threads()
         if self.threads != 1:

@@ -57,8 +57,6 @@ def replicated_classes(labels: torch.Tensor, classes: list[int], replication: in
     Copy k uses policy ``k % num_policies``: with the paper's 5 policies, A=5 uses each once and
     A=20 repeats the set 4 times.
     """
-    if replication < 1:
-        raise ValueError(f"replication must be >= 1, got {replication}")
     members = torch.isin(labels, torch.tensor(classes, dtype=labels.dtype)).nonzero().flatten()
     origins, copies = [torch.arange(len(labels))], [torch.zeros(len(labels), dtype=torch.long)]
     for copy in range(1, replication):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from sample_importance.config_checks import is_number
 from sample_importance.errors import ConfigError, UserError
 
 # Paul et al.'s best pruning fractions, which the paper uses (Section 4): 30% on CIFAR-10,
@@ -37,10 +38,6 @@ def lowest_scoring(scores: torch.Tensor, fraction: float) -> tuple[torch.Tensor,
     count = round(fraction * len(scores))
     order = torch.sort(scores.double(), stable=True).indices  # equal scores: lower index pruned first
     return order[count:].sort().values, order[:count].sort().values
-
-
-def is_number(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 @dataclass
