@@ -326,13 +326,14 @@ def test_el2n_scores_then_pruning_trains_on_the_highest_scores(tmp_path):
 def test_pruning_keeps_the_highest_scores_on_a_sample_table_dataset(tmp_path):
     from hydra.utils import instantiate
 
-    datamodule = instantiate(compose_config(["dataset=digits", "+dataset/multiaug=cifar"], tmp_path / "probe").dataset)
+    multiaug = ["dataset=digits", "+dataset/multiaug=cifar"]
+    datamodule = instantiate(compose_config(multiaug, tmp_path / "probe").dataset)
     datamodule.setup("fit")
     scores = torch.rand(datamodule.num_train, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     np.save(tmp_path / "scores.npy", scores.numpy())
-    summary = run_training(["dataset=digits", "+dataset/multiaug=cifar", "sampler=uniform",
-                            f"dataset.prune_scores_file={tmp_path / 'scores.npy'}", "dataset.prune_scores_order=index",
-                            "dataset.prune_fraction=0.5", "schedule.max_epochs=1", "++trainer.limit_train_batches=2"],
+    summary = run_training([*multiaug, "sampler=uniform", f"dataset.prune_scores_file={tmp_path / 'scores.npy'}",
+                            "dataset.prune_scores_order=index", "dataset.prune_fraction=0.5",
+                            "schedule.max_epochs=1", "++trainer.limit_train_batches=2"],
                            tmp_path / "run")
     kept = torch.load(tmp_path / "run" / "pruned_samples.pt", weights_only=True)["kept_from_full"]
     assert summary["num_train"] == len(kept) == datamodule.num_train - round(0.5 * datamodule.num_train)

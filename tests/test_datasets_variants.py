@@ -197,7 +197,8 @@ def write_image_tree(root: Path, classes=("cat", "dog", "fox"), train=4, test=2,
 def datamodule_from_config(dataset: str, tmp_path: Path, *overrides: str) -> ImageDataModule:
     """``dataset`` is a source and its options: ``cifar100 +dataset/imbalance=a5_cifar``."""
     source, *options = dataset.split()
-    cfg = compose_config([f"dataset={source}", *options, "dataset.num_workers=0", *overrides], tmp_path / "run")
+    cfg = compose_config([f"dataset={source}", *options, "dataset.num_workers=0", *overrides],
+                         tmp_path / "run")
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
     return datamodule
@@ -225,9 +226,11 @@ def test_cifar_variant_configs(tmp_path, dataset, expected):
         assert len(datamodule.augmented_classes) == 20  # 20% of CIFAR-100's classes
 
 
-@pytest.mark.parametrize("dataset,expected", [("fashion_mnist9", 36), ("fashion_mnist +dataset/multiaug=cifar", 200),
+@pytest.mark.parametrize("dataset,expected", [("fashion_mnist9", 36),
+                                              ("fashion_mnist +dataset/multiaug=cifar", 200),
                                               ("fashion_mnist +dataset/imbalance=a5_cifar", 40 + 2 * 4 * 4),
-                                              ("fashion_mnist +dataset/imbalance=a20_cifar", 40 + 2 * 4 * 19)])
+                                              ("fashion_mnist +dataset/imbalance=a20_cifar",
+                                               40 + 2 * 4 * 19)])
 def test_fashion_mnist_variant_configs(tmp_path, dataset, expected):
     write_fashion_mnist(tmp_path / "data")
     datamodule = datamodule_from_config(dataset, tmp_path, "dataset.train_samples_per_class=4")
@@ -299,7 +302,8 @@ def test_imagenet_configs_on_a_tiny_tree(tmp_path):
     write_image_tree(tmp_path / "data" / "imagenet", classes=[f"n{i:02d}" for i in range(5)], train=2, test=1)
     datamodule = datamodule_from_config("imagenet", tmp_path, "dataset.source.num_classes=5")
     assert datamodule.num_train == 10 and datamodule.train_set[0][0].shape == (3, 224, 224)
-    imbalanced = datamodule_from_config("imagenet +dataset/imbalance=a20_imagenet", tmp_path, "dataset.source.num_classes=5")
+    imbalanced = datamodule_from_config("imagenet +dataset/imbalance=a20_imagenet", tmp_path,
+                                        "dataset.source.num_classes=5")
     assert imbalanced.num_train == 10 + 1 * 2 * 19 and imbalanced.policy_names == list(PAPER_IMAGENET_POLICIES)
 
 

@@ -123,7 +123,8 @@ def run_tiny(overrides: list[str], tmp_path: Path, data_dir: Path) -> tuple[dict
             cfg.sampler.burn_in_epochs = 1
     needed = [Path(path) for path in files_read(cfg) if not Path(path).is_file()]
     if needed:
-        datamodule = instantiate(cfg.dataset, prune_scores_file=None)  # the full training set the files describe
+        # the full training set the files describe
+        datamodule = instantiate(cfg.dataset, prune_scores_file=None)
         datamodule.setup("fit")
         for path in needed:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -89,7 +89,8 @@ HOSTILE_ENTRY_POINTS = {
                          [*EL2N, *TINY, "el2n.models=1", "el2n.epochs=1", "hydra.run.dir={run}"]),
     "weights_file": ("record", "outside", [*TRAIN, *TINY, "sampler.weights_file={file}", "sampler.burn_in_epochs=0",
                                            "schedule.max_epochs=1", "hydra.run.dir={run}"]),
-    "scores_file": ("record", "outside", [*TRAIN, *TINY, "sampler=uniform", "dataset.prune_scores_file={file}",
+    "scores_file": ("record", "outside", [*TRAIN, *TINY, "sampler=uniform",
+                                          "dataset.prune_scores_file={file}",
                                           "schedule.max_epochs=1", "hydra.run.dir={run}"]),
 }
 

@@ -51,4 +51,5 @@ class WithoutClasses:
         test_keep = renumber[splits.test_labels] >= 0
         selected = splits.select(train_keep, test_keep)
         return replace(selected, train_labels=renumber[selected.train_labels],
-                       test_labels=renumber[selected.test_labels], class_names=[splits.class_names[c] for c in kept])
+                       test_labels=renumber[selected.test_labels],
+                       class_names=[splits.class_names[c] for c in kept])

@@ -1,4 +1,4 @@
-"""The DataModule: one source, optional subsets, imbalance, policies and pruning, and the run's one IndexSampler."""
+"""The DataModule: one source, its subsets, imbalance, policies and pruning, and the run's one IndexSampler."""
 
 from __future__ import annotations
 
@@ -132,7 +132,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed = seed
         self.augmentation_policies = list(augmentation_policies) if augmentation_policies else None
         if self.augmentation_policies and self.imbalance:
-            raise ConfigError("dataset.augmentation_policies and dataset.imbalance cannot be combined: pick one")
+            raise ConfigError("dataset.augmentation_policies and dataset.imbalance cannot be combined: "
+                              "pick one")
         if self.augmentation_policies:
             check_policies(self.augmentation_policies, "dataset.augmentation_policies")
         if self.imbalance and self.imbalance.get("policies") is not None:
@@ -169,8 +170,8 @@ class ImageDataModule(pl.LightningDataModule):
         test_keep = balanced_subset(splits.test_labels, self.test_samples_per_class, self.subset_seed)
         policy_names = self.augmentation_policies or (self.imbalance or {}).get("policies")
         if self.on_device is True and (policy_names or not splits.in_memory):
-            raise ConfigError("dataset.on_device=true works for in-memory datasets (digits, Fashion-MNIST, CIFAR) "
-                              "without augmentation policies; set dataset.on_device=false or auto")
+            raise ConfigError("dataset.on_device=true works for in-memory datasets (digits, Fashion-MNIST, "
+                              "CIFAR) without augmentation policies; set dataset.on_device=false or auto")
         if self.on_device == "auto":
             self.on_device = splits.in_memory and not policy_names
         if self.on_device:
@@ -344,10 +345,11 @@ class ImageDataModule(pl.LightningDataModule):
         return {"sampler": self._pending_sampler_state, "kept_from_full": kept}
 
     def load_state_dict(self, state: dict) -> None:
-        saved, kept = state.get("kept_from_full"), None if self.pruning is None else self.pruning.kept_from_full
+        saved = state.get("kept_from_full")
+        kept = None if self.pruning is None else self.pruning.kept_from_full
         if saved is not None and kept is not None and not torch.equal(saved, kept):
-            raise UserError(f"dataset.prune_scores_file={self.pruning.scores_file} prunes other samples than the "
-                            f"checkpoint's run: resume with the same scores file and prune_fraction")
+            raise UserError(f"dataset.prune_scores_file={self.pruning.scores_file} prunes other samples than "
+                            f"the checkpoint's run: resume with the same scores file and prune_fraction")
         if state.get("sampler") is None:
             return
         if self.sampler is not None:

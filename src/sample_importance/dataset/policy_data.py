@@ -77,7 +77,3 @@ class SampleImages:
 
     def __getitem__(self, i):
         return self.stored[self.origin[i]]
-
-    def numpy(self):
-        """All samples' images as one (N, C, H, W) array."""
-        return self.stored[self.origin].cpu().numpy()

@@ -69,10 +69,12 @@ class Pruning:
         from sample_importance.sampler.weights_file import check_file_order
 
         if not self.scores_file or str(self.scores_file) in REQUIRED:
-            raise ConfigError("dataset.prune_scores_file is required: a .npy or .pt with one score per training sample")
+            raise ConfigError("dataset.prune_scores_file is required: a .npy or .pt with one score per "
+                              "training sample")
         self.scores_file = str(self.scores_file)
         if self.fraction is not None and (not is_number(self.fraction) or not 0 <= self.fraction < 1):
-            raise ConfigError(f"dataset.prune_fraction must be null or a number in [0, 1), got {self.fraction!r}")
+            raise ConfigError(f"dataset.prune_fraction must be null or a number in [0, 1), "
+                              f"got {self.fraction!r}")
         if self.extra_iterations is not None and (not isinstance(self.extra_iterations, int)
                                                   or isinstance(self.extra_iterations, bool)
                                                   or self.extra_iterations < 0):
@@ -85,8 +87,8 @@ class Pruning:
         from sample_importance.sampler.weights_file import align_to_training_set, load_values
 
         key = "dataset.prune_scores_file"
-        scores, record = align_to_training_set(*load_values(self.scores_file, key), labels, self.scores_file, key,
-                                               self.scores_order)
+        values, record = load_values(self.scores_file, key)
+        scores, record = align_to_training_set(values, record, labels, self.scores_file, key, self.scores_order)
         if self.fraction is None:
             self.fraction = DEFAULT_PRUNE_FRACTION.get(num_classes, FALLBACK_PRUNE_FRACTION)
         kept, pruned = lowest_scoring(scores, self.fraction)

@@ -38,8 +38,9 @@ class ImageSplits:
 
     def select(self, train_keep: torch.Tensor, test_keep: torch.Tensor) -> "ImageSplits":
         """The images (and labels) where the boolean masks are true."""
-        return replace(self, train_images=self.train_images[train_keep], train_labels=self.train_labels[train_keep],
-                       test_images=self.test_images[test_keep], test_labels=self.test_labels[test_keep])
+        return replace(self, train_images=self.train_images[train_keep],
+                       train_labels=self.train_labels[train_keep], test_images=self.test_images[test_keep],
+                       test_labels=self.test_labels[test_keep])
 
     def fixed_copies(self, keep: torch.Tensor, classes: list[int], replication: int,
                      seed: int) -> tuple["ImageSplits", Replicated]:
@@ -53,8 +54,8 @@ class ImageSplits:
                  augment: bool = True, score_with_policies: bool = True):
         """(train, scoring, test) datasets; ``table`` refers to the kept training images by position."""
         standard = RandomShift(self.train_pad, self.train_flip) if augment else None
-        train = TensorImageDataset(self.train_images[keep], self.train_labels[keep], table, policies, self.mean,
-                                   self.std, standard, "train", score_with_policies)
+        train = TensorImageDataset(self.train_images[keep], self.train_labels[keep], table, policies,
+                                   self.mean, self.std, standard, "train", score_with_policies)
         test = TensorImageDataset(self.test_images[test_keep], self.test_labels[test_keep],
                                   single_copies(len(test_keep)), PolicySet(["standard"]), self.mean, self.std,
                                   None, "test")

@@ -135,9 +135,9 @@ class TensorImageDataset(BatchedDataset):
         """The samples at ``positions``, renumbered 0..len-1 (data pruning)."""
         positions = torch.as_tensor(positions, dtype=torch.long)
         table = self.table.rows(positions)
-        origin = table.origin.to(self.device)
-        return self._like(table=table, labels=self.labels[positions], batch_labels=self.labels[positions].to(self.device),
-                          origin=origin, images=SampleImages(self.stored_images, origin))
+        origin, labels = table.origin.to(self.device), self.labels[positions]
+        return self._like(table=table, labels=labels, batch_labels=labels.to(self.device), origin=origin,
+                          images=SampleImages(self.stored_images, origin))
 
     @property
     def device(self) -> torch.device:
@@ -158,7 +158,8 @@ class TensorImageDataset(BatchedDataset):
                 images = self.standard(images, generator)
             if self.policies.has_operations:
                 # with a generator (a training batch), each sample's policy draw is seeded from it too
-                seeds = None if generator is None else torch.randint(0, 2**62, (len(index),), generator=generator)
+                seeds = None if generator is None else torch.randint(0, 2**62, (len(index),),
+                                                                      generator=generator)
                 images = self.policies.apply(images, self.table.policy[index.cpu()], seeds=seeds)
         elif self.view == "score" and self.score_with_policies and self.policies.has_operations:
             images = self.policies.apply(images, self.table.policy[index.cpu()], seeds=index.cpu())

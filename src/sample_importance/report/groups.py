@@ -53,7 +53,7 @@ def ignored(key: str) -> bool:
 
 
 def unset_new_key(key: str, value) -> bool:
-    """A key that runs made before it existed lack, at its "off" value: left out, so those runs still group."""
+    """A key that runs made before it existed lack, at its "off" value: left out, so those runs group."""
     return value is None and key.startswith(METHOD_KEY_PREFIXES)
 
 
@@ -89,7 +89,8 @@ def key_of(settings: dict) -> str:
 
 
 def is_method_key(key: str) -> bool:
-    return any(key == g or key.startswith(f"{g}.") for g in METHOD_GROUPS) or key.startswith(METHOD_KEY_PREFIXES)
+    in_group = any(key == g or key.startswith(f"{g}.") for g in METHOD_GROUPS)
+    return in_group or key.startswith(METHOD_KEY_PREFIXES)
 
 
 def format_value(value) -> str:
@@ -302,8 +303,8 @@ def make_comparison_sets(groups: list[Group], baseline_spec=None,
         label_groups(comparison.groups)
         for group in comparison.groups:
             group.set_title = comparison.title
-        comparison.groups.sort(key=lambda g: (g.settings.get("sampler") != "uniform" or names.prunes(g.settings),
-                                              natural_key(g.label)))
+        comparison.groups.sort(key=lambda g: (g.settings.get("sampler") != "uniform"
+                                              or names.prunes(g.settings), natural_key(g.label)))
         choose_baseline(comparison, baseline_spec, baseline_folder)
     for number, group in enumerate((g for c in comparisons for g in c.groups), 1):
         group.number = number
