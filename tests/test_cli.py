@@ -48,7 +48,8 @@ def test_bad_config_values_are_one_line_errors(override, fragments, tmp_path):
     "overrides, fragments",
     [
         (["dataset=digits", "dataset.on_device=true", "dataset.num_workers=2"], ["dataset.on_device", "num_workers=0"]),
-        (["dataset=digits_multiaug", "dataset.on_device=true"], ["dataset.on_device", "in-memory"]),
+        (["dataset=digits", "+dataset/multiaug=cifar", "dataset.on_device=true"],
+         ["dataset.on_device", "in-memory"]),
     ],
 )
 def test_data_on_device_that_cannot_work_is_a_one_line_error(overrides, fragments, tmp_path):

@@ -196,7 +196,10 @@ def write_image_tree(root: Path, classes=("cat", "dog", "fox"), train=4, test=2,
 
 
 def datamodule_from_config(dataset: str, tmp_path: Path, *overrides: str) -> ImageDataModule:
-    cfg = compose_config([f"dataset={dataset}", "dataset.num_workers=0", *overrides], tmp_path / "run")
+    """``dataset`` is a source and its options: ``cifar100 +dataset/imbalance=a5_cifar``."""
+    source, *options = dataset.split()
+    cfg = compose_config([f"dataset={source}", *options, "dataset.num_workers=0", *overrides],
+                         tmp_path / "run")
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
     return datamodule
@@ -210,22 +213,25 @@ def test_cifar9_config_is_cifar10_without_dog(tmp_path):
     assert len(datamodule.test_set) == 9 and int(datamodule.test_set.labels.max()) == 8
 
 
-@pytest.mark.parametrize("dataset,expected", [("cifar10_multiaug", 5 * 30), ("cifar100_multiaug", 5 * 200),
-                                              ("cifar100_imbalanced_a5", 200 + 20 * 2 * 4),
-                                              ("cifar100_imbalanced_a20", 200 + 20 * 2 * 19)])
+@pytest.mark.parametrize("dataset,expected", [("cifar10 +dataset/multiaug=cifar", 5 * 30),
+                                              ("cifar100 +dataset/multiaug=cifar", 5 * 200),
+                                              ("cifar100 +dataset/imbalance=a5_cifar", 200 + 20 * 2 * 4),
+                                              ("cifar100 +dataset/imbalance=a20_cifar", 200 + 20 * 2 * 19)])
 def test_cifar_variant_configs(tmp_path, dataset, expected):
-    (write_cifar10 if dataset.startswith("cifar10_") else write_cifar100)(tmp_path / "data")
+    (write_cifar10 if dataset.startswith("cifar10 ") else write_cifar100)(tmp_path / "data")
     datamodule = datamodule_from_config(dataset, tmp_path)
     assert datamodule.num_train == expected
     assert len(torch.unique(rows(datamodule), dim=0)) == expected
     assert datamodule.policy_names == list(PAPER_CIFAR_POLICIES)
-    if "imbalanced" in dataset:
+    if "imbalance" in dataset:
         assert len(datamodule.augmented_classes) == 20  # 20% of CIFAR-100's classes
 
 
-@pytest.mark.parametrize("dataset,expected", [("fashion_mnist9", 36), ("fashion_mnist_multiaug", 200),
-                                              ("fashion_mnist_imbalanced_a5", 40 + 2 * 4 * 4),
-                                              ("fashion_mnist_imbalanced_a20", 40 + 2 * 4 * 19)])
+@pytest.mark.parametrize("dataset,expected", [("fashion_mnist9", 36),
+                                              ("fashion_mnist +dataset/multiaug=cifar", 200),
+                                              ("fashion_mnist +dataset/imbalance=a5_cifar", 40 + 2 * 4 * 4),
+                                              ("fashion_mnist +dataset/imbalance=a20_cifar",
+                                               40 + 2 * 4 * 19)])
 def test_fashion_mnist_variant_configs(tmp_path, dataset, expected):
     write_fashion_mnist(tmp_path / "data")
     datamodule = datamodule_from_config(dataset, tmp_path, "dataset.train_samples_per_class=4")
@@ -234,9 +240,9 @@ def test_fashion_mnist_variant_configs(tmp_path, dataset, expected):
         assert "Shirt" not in datamodule.class_names and datamodule.num_classes == 9
 
 
-@pytest.mark.parametrize("dataset,expected", [("digits9", None), ("digits_multiaug", 5 * 60),
-                                              ("digits_imbalanced_a5", 60 + 2 * 6 * 4),
-                                              ("digits_imbalanced_a20", 60 + 2 * 6 * 19)])
+@pytest.mark.parametrize("dataset,expected", [("digits9", None), ("digits +dataset/multiaug=cifar", 5 * 60),
+                                              ("digits +dataset/imbalance=a5_cifar", 60 + 2 * 6 * 4),
+                                              ("digits +dataset/imbalance=a20_cifar", 60 + 2 * 6 * 19)])
 def test_digits_variant_configs(tmp_path, dataset, expected):
     datamodule = datamodule_from_config(dataset, tmp_path, "dataset.train_samples_per_class=6")
     if dataset == "digits9":
@@ -297,7 +303,8 @@ def test_imagenet_configs_on_a_tiny_tree(tmp_path):
     write_image_tree(tmp_path / "data" / "imagenet", classes=[f"n{i:02d}" for i in range(5)], train=2, test=1)
     datamodule = datamodule_from_config("imagenet", tmp_path, "dataset.source.num_classes=5")
     assert datamodule.num_train == 10 and datamodule.train_set[0][0].shape == (3, 224, 224)
-    imbalanced = datamodule_from_config("imagenet_imbalanced_a20", tmp_path, "dataset.source.num_classes=5")
+    imbalanced = datamodule_from_config("imagenet +dataset/imbalance=a20_imagenet", tmp_path,
+                                        "dataset.source.num_classes=5")
     assert imbalanced.num_train == 10 + 1 * 2 * 19 and imbalanced.policy_names == list(PAPER_IMAGENET_POLICIES)
 
 

@@ -17,7 +17,9 @@ from conftest import REPO, compose_config, run_cli
 
 CONFIGS = REPO / "configs"
 DEBUG_CONFIGS = sorted(p.stem for p in (CONFIGS / "debug").glob("*.yaml"))
-SAMPLERS = sorted(p.stem for p in (CONFIGS / "sampler").glob("*.yaml"))
+# every sampler, and SGD-Scan on pruned data (EL2N: pruning is a dataset option)
+PRUNED = "uniform+pruning"
+SAMPLERS = sorted(p.stem for p in (CONFIGS / "sampler").glob("*.yaml")) + [PRUNED]
 DEFAULT_SAMPLER = "importance"
 BASE = ["dataset=digits", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
 
@@ -35,14 +37,13 @@ def run_debug(debug: str, sampler: str, tmp_path: Path) -> tuple[dict, Path, obj
 
     output_dir = tmp_path / f"{debug}-{sampler}"
     output_dir.mkdir(parents=True)
-    overrides = BASE + [f"debug={debug}", f"sampler={sampler}"]
-    if sampler == "el2n_pruning":  # needs scores: one random value per training sample
-        cfg = compose_config(overrides + ["sampler.scores_file=null"], output_dir)
-        datamodule = instantiate(cfg.dataset)
+    overrides = BASE + [f"debug={debug}", f"sampler={sampler.removesuffix('+pruning')}"]
+    if sampler == PRUNED:  # needs scores: one random value per training sample
+        datamodule = instantiate(compose_config(overrides, output_dir).dataset)
         datamodule.setup("fit")
         scores = tmp_path / "scores.npy"
         np.save(scores, np.random.default_rng(0).random(datamodule.num_train))
-        overrides += [f"sampler.scores_file={scores}", "sampler.scores_order=index"]
+        overrides += [f"dataset.prune_scores_file={scores}", "dataset.prune_scores_order=index"]
     cfg = compose_config(overrides, output_dir)
     return train(cfg), output_dir, cfg
 
@@ -52,12 +53,12 @@ def check_debug_run(debug: str, sampler: str, tmp_path: Path) -> None:
     assert json.loads((run_dir / "summary.json").read_text())["total_steps"] == summary["total_steps"]
     epochs = {"limit": 3, "overfit": 50}.get(debug, 2)
     assert summary["epochs"] == epochs and len(summary["test_acc_history"]) == epochs
-    full_epoch = summary["num_train"] // (16 if debug == "overfit" else 128)  # after el2n_pruning's pruning
+    full_epoch = summary["num_train"] // (16 if debug == "overfit" else 128)  # after pruning
     steps = {"fast": min(3, full_epoch), "limit": int(full_epoch * 0.25)}.get(debug, full_epoch)
     if sampler != "infobatch" or debug == "fast":  # InfoBatch's pruned epochs are shorter
         assert summary["total_steps"] == steps * epochs
     if debug == "overfit":
-        assert summary["num_train"] in (50, 50 - int(0.3 * 50))  # 5 per class (el2n_pruning drops 30%)
+        assert summary["num_train"] in (50, 50 - int(0.3 * 50))  # 5 per class (pruning drops 30%)
     burn_in = cfg.sampler.get("burn_in_epochs")
     phases = [value for _, value in phase_curve(run_dir)]
     assert len(phases) == epochs

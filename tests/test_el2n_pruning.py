@@ -10,7 +10,7 @@ from conftest import RECORD_DRAWS, compose_config, run_training
 from draw_recorder import load_draws
 from independent import digits_net_from_checkpoint, digits_train_images
 from sample_importance.errors import UserError
-from sample_importance.sampler.pruning import lowest_scoring
+from sample_importance.dataset.pruning import lowest_scoring
 
 
 def test_lowest_scoring_prunes_exactly_the_lowest_fraction_ties_by_index():
@@ -42,7 +42,7 @@ def test_el2n_scores_then_pruning_trains_on_the_highest_scores(tmp_path):
     assert np.array_equal(np.load(scores_dir / "el2n_scores.npy"), record["score"].numpy())
 
     run = tmp_path / "pruned"
-    summary = run_training(["sampler=el2n_pruning", f"sampler.scores_file={path}", "schedule.max_epochs=1",
+    summary = run_training(["sampler=uniform", f"dataset.prune_scores_file={path}", "schedule.max_epochs=1",
                             RECORD_DRAWS], run)
     n = len(labels)
     order = torch.sort(record["score"], stable=True).indices
@@ -54,10 +54,9 @@ def test_el2n_scores_then_pruning_trains_on_the_highest_scores(tmp_path):
     drawn = load_draws(run)[0]
     assert len(drawn.unique()) == len(drawn)  # SGD-Scan: without replacement
     assert drawn.max() < summary["num_train"]
-    settings = summary["sampler_settings"]
-    assert settings["extra_iterations"] == 3 and settings["num_pruned"] == round(0.3 * n)
+    assert summary["extra_iterations"] == 3 and summary["pruning"]["num_pruned"] == round(0.3 * n)
     with pytest.raises(UserError, match="prunes other samples than the checkpoint"):
-        run_training(["sampler=el2n_pruning", f"sampler.scores_file={path}", "sampler.prune_fraction=0.2",
+        run_training(["sampler=uniform", f"dataset.prune_scores_file={path}", "dataset.prune_fraction=0.2",
                       "schedule.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
                       "resume_allow_changes=true"], tmp_path / "resumed")
 
@@ -65,13 +64,14 @@ def test_el2n_scores_then_pruning_trains_on_the_highest_scores(tmp_path):
 def test_pruning_keeps_the_highest_scores_on_a_sample_table_dataset(tmp_path):
     from hydra.utils import instantiate
 
-    datamodule = instantiate(compose_config(["dataset=digits_multiaug"], tmp_path / "probe").dataset)
+    multiaug = ["dataset=digits", "+dataset/multiaug=cifar"]
+    datamodule = instantiate(compose_config(multiaug, tmp_path / "probe").dataset)
     datamodule.setup("fit")
     scores = torch.rand(datamodule.num_train, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     np.save(tmp_path / "scores.npy", scores.numpy())
-    summary = run_training(["dataset=digits_multiaug", "sampler=el2n_pruning", f"sampler.scores_file={tmp_path / 'scores.npy'}",
-                            "sampler.scores_order=index",
-                            "sampler.prune_fraction=0.5", "schedule.max_epochs=1", "++trainer.limit_train_batches=2"],
+    summary = run_training([*multiaug, "sampler=uniform", f"dataset.prune_scores_file={tmp_path / 'scores.npy'}",
+                            "dataset.prune_scores_order=index", "dataset.prune_fraction=0.5",
+                            "schedule.max_epochs=1", "++trainer.limit_train_batches=2"],
                            tmp_path / "run")
     kept = torch.load(tmp_path / "run" / "pruned_samples.pt", weights_only=True)["kept_from_full"]
     assert summary["num_train"] == len(kept) == datamodule.num_train - round(0.5 * datamodule.num_train)
@@ -81,6 +81,6 @@ def test_pruning_keeps_the_highest_scores_on_a_sample_table_dataset(tmp_path):
 def test_pruning_rejects_a_scores_file_of_the_wrong_length(tmp_path):
     np.save(tmp_path / "scores.npy", np.arange(5.0))
     with pytest.raises(UserError) as error:
-        run_training(["sampler=el2n_pruning", f"sampler.scores_file={tmp_path / 'scores.npy'}",
+        run_training(["sampler=uniform", f"dataset.prune_scores_file={tmp_path / 'scores.npy'}",
                       "schedule.max_epochs=1"], tmp_path / "run")
     assert "has 5 values, the training set has" in str(error.value) and "\n" not in str(error.value)

@@ -1,7 +1,7 @@
 """Every experiment file (found by glob) composes, its sweep is valid, and it trains on tiny data.
 
 A tiny run keeps the experiment's method, sampler settings and dataset kind, but swaps in the
-digits counterpart of its dataset (CIFAR -> digits, multi-augmentation -> digits_multiaug,
+digits counterpart of its dataset source (CIFAR -> digits, with the same imbalance or policy options,
 ImageNet -> digits as PNG files, ...), LeNet, 1 batch of 16 per epoch and 2 epochs, with the
 switch after epoch 1. Files an experiment reads (EL2N scores, weights of other runs) are
 written with random values where it looks for them.
@@ -84,21 +84,22 @@ def sweep_params(cfg) -> dict[str, list]:
     return swept
 
 
-def tiny_dataset(choice: str) -> str:
-    """The digits counterpart of a dataset config (same variant: imbalance, policies, files, fewer
-    classes)."""
+def tiny_dataset(choice: str) -> list[str]:
+    """The digits counterpart of a dataset config; its options (imbalance, policies) stay the experiment's."""
     name = choice.replace("imagenet", "digits_imagefolder")
     name = re.sub(r"^(cifar100|cifar10|fashion_mnist)", "digits", name)
-    name = {"cifar9": "digits9", "digits_imbalanced": "digits_imbalanced_a5"}.get(name, name)
+    name = {"cifar9": "digits9"}.get(name, name)
+    if name == "digits_imbalanced":  # fashion_mnist_imbalanced: the fixed shifted copies
+        return ["dataset=digits", "+dataset/imbalance=a5_shifted"]
     assert (CONFIGS / "dataset" / f"{name}.yaml").is_file(), f"no tiny counterpart for dataset {choice}"
-    return name
+    return [f"dataset={name}"]
 
 
 def files_read(cfg) -> list[str]:
-    """Files the sampler reads: EL2N scores, weights of other runs."""
+    """Files the run reads: EL2N scores (pruning), weights of other runs."""
     paths = []
-    for key in ("scores_file", "weights_file"):
-        value = OmegaConf.select(cfg, f"sampler.{key}")
+    for key in ("dataset.prune_scores_file", "sampler.weights_file"):
+        value = OmegaConf.select(cfg, key)
         if value is not None:
             paths += [str(value)] if isinstance(value, str) else [str(v) for v in value]
     return paths
@@ -122,7 +123,8 @@ def run_tiny(overrides: list[str], tmp_path: Path, data_dir: Path) -> tuple[dict
             cfg.sampler.burn_in_epochs = 1
     needed = [Path(path) for path in files_read(cfg) if not Path(path).is_file()]
     if needed:
-        datamodule = instantiate(cfg.dataset)
+        # the full training set the files describe
+        datamodule = instantiate(cfg.dataset, prune_scores_file=None)
         datamodule.setup("fit")
         for path in needed:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +207,7 @@ def test_experiment_composes_sweeps_and_trains_on_tiny_data(name, tmp_path, data
 
     # one tiny run of its default job on the digits counterpart of its dataset
     tiny = tiny_dataset(cfg.hydra.runtime.choices.dataset)
-    summary, tiny_cfg = run_tiny([f"experiment={name}", f"dataset={tiny}"], tmp_path / "tiny", data_dir)
+    summary, tiny_cfg = run_tiny([f"experiment={name}", *tiny], tmp_path / "tiny", data_dir)
     assert summary["total_steps"] == 2 and summary["experiment"] == name
     assert 0.0 <= summary["final_test_acc"] <= 1.0
     if OmegaConf.select(tiny_cfg, "dataset.imbalance"):

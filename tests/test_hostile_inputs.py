@@ -89,7 +89,8 @@ HOSTILE_ENTRY_POINTS = {
                          [*EL2N, *TINY, "el2n.models=1", "el2n.epochs=1", "hydra.run.dir={run}"]),
     "weights_file": ("record", "outside", [*TRAIN, *TINY, "sampler.weights_file={file}", "sampler.burn_in_epochs=0",
                                            "schedule.max_epochs=1", "hydra.run.dir={run}"]),
-    "scores_file": ("record", "outside", [*TRAIN, *TINY, "sampler=el2n_pruning", "sampler.scores_file={file}",
+    "scores_file": ("record", "outside", [*TRAIN, *TINY, "sampler=uniform",
+                                          "dataset.prune_scores_file={file}",
                                           "schedule.max_epochs=1", "hydra.run.dir={run}"]),
 }
 
@@ -139,7 +140,7 @@ def labelled_scores(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("overrides, fragment", [
     (["schedule.batch_size=4096"], "1438 training samples, fewer than one batch of 4096"),
     (["dataset.train_samples_per_class=1"], "10 training samples, fewer than one batch of 32"),
-    (["sampler=el2n_pruning", "sampler.scores_file={scores}", "sampler.prune_fraction=0.999"],
+    (["sampler=uniform", "dataset.prune_scores_file={scores}", "dataset.prune_fraction=0.999"],
      "1 training sample, fewer than one batch of 32"),
 ])
 def test_a_run_that_would_train_zero_steps_is_refused(overrides, fragment, labelled_scores, tmp_path):
@@ -252,14 +253,14 @@ def test_resuming_at_the_switch_with_a_truncated_weights_record_is_one_line(fini
 
 
 # -- per-sample files from elsewhere ----------------------------------------------------------------
-@pytest.mark.parametrize("key", ["weights_file", "scores_file"])
+@pytest.mark.parametrize("key", ["sampler.weights_file", "dataset.prune_scores_file"])
 def test_a_bare_npy_file_is_refused_unless_its_order_is_stated(key, tmp_path):
     np.save(tmp_path / "values.npy", np.random.default_rng(0).random(len(digits_train_labels())))
-    sampler = ["sampler.burn_in_epochs=0"] if key == "weights_file" else ["sampler=el2n_pruning"]
-    command = [*TRAIN, *TINY, *sampler, f"sampler.{key}={tmp_path / 'values.npy'}", "schedule.max_epochs=1",
+    sampler = ["sampler.burn_in_epochs=0"] if key == "sampler.weights_file" else ["sampler=uniform"]
+    command = [*TRAIN, *TINY, *sampler, f"{key}={tmp_path / 'values.npy'}", "schedule.max_epochs=1",
                "++trainer.limit_train_batches=2"]
     refused = run_cli([*command, f"hydra.run.dir={tmp_path / 'refused'}"], cwd=REPO, timeout=120)
-    order_key = f"sampler.{key.replace('_file', '_order')}=index"
+    order_key = f"{key.replace('_file', '_order')}=index"
     assert_one_line_error(refused, "no labels and no index map", order_key)
     stated = run_cli([*command, order_key, f"hydra.run.dir={tmp_path / 'stated'}"], cwd=REPO, timeout=120)
     assert stated.returncode == 0, stated.stderr[-3000:]

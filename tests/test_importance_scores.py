@@ -107,13 +107,17 @@ def test_random_weights_are_seeded_uniform_draws_to_the_power_gamma(tmp_path):
 
 
 def test_config_checks_accept_auto_and_reject_unknown_scores(tmp_path):
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
     from sample_importance.config_checks import validate
     from sample_importance.errors import ConfigError
 
     validate(compose_config(["sampler.burn_in_epochs=auto"], tmp_path))
     with pytest.raises(ConfigError, match="sampler.score must be one of"):
         validate(compose_config(["sampler.score=entropy"], tmp_path))
-    with pytest.raises(ConfigError, match="sampler.scores_file is required"):
-        validate(compose_config(["sampler=el2n_pruning"], tmp_path))
+    # method=el2n without scores: the datamodule refuses (the command line prints the ConfigError's line)
+    with pytest.raises(InstantiationException, match="dataset.prune_scores_file is required"):
+        instantiate(compose_config(["method=el2n"], tmp_path).dataset)
     with pytest.raises(UserError, match="no such file"):
         validate(compose_config(["sampler.weights_file=/nonexistent.pt"], tmp_path))

@@ -334,6 +334,39 @@ def test_runs_without_hydra_folder_are_grouped_by_their_summary(tmp_path):
     assert [(r["label"], r["seeds"]) for r in section["groups"]] == [(SCAN, [0, 1]), ("ours (γ=0.5)", [0, 1])]
 
 
+def test_sgd_scan_on_pruned_data_is_el2n_in_the_scan_runs_set(tmp_path):
+    """EL2N is SGD-Scan on data pruned by a scores file (``dataset.prune_*``): named EL2N, compared with
+    SGD-Scan, never its baseline; SGD-Scan runs made before the prune keys existed group with newer ones."""
+    def with_dataset_keys(folder: Path, **keys) -> None:
+        path = folder / ".hydra" / "config.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["dataset"].update(keys)
+        path.write_text(yaml.safe_dump(config))
+
+    runs = tmp_path / "runs"
+    write_run(runs / "scan_old", "uniform", 0, BASELINE_MEAN)
+    with_dataset_keys(write_run(runs / "scan_new", "uniform", 1, BASELINE_MEAN),
+                      prune_scores_file=None, prune_fraction=None)
+    with_dataset_keys(write_run(runs / "el2n", "uniform", 0, METHOD_MEAN),
+                      prune_scores_file="/scores/el2n_scores.pt", prune_fraction=0.3)
+    (comparison,) = comparisons_of(runs)
+    assert {g.label: g.seeds for g in comparison.groups} == {SCAN: [0, 1], "EL2N (pruned=30%)": [0]}
+    assert comparison.baseline.label == SCAN
+
+
+def test_runs_from_before_dataset_options_group_with_newer_ones(tmp_path):
+    """``dataset=cifar100_imbalanced_a5`` became ``dataset=cifar100`` with ``dataset/imbalance=a5_cifar``:
+    the same settings under another choice name are one group."""
+    runs = tmp_path / "runs"
+    for seed, choice in ((0, "synthetic_imbalanced_a5"), (1, "synthetic")):
+        hydra_file = write_run(runs / str(seed), "uniform", seed, BASELINE_MEAN) / ".hydra" / "hydra.yaml"
+        hydra = yaml.safe_load(hydra_file.read_text())
+        hydra["hydra"]["runtime"]["choices"]["dataset"] = choice
+        hydra_file.write_text(yaml.safe_dump(hydra))
+    (comparison,) = comparisons_of(runs)
+    assert [g.seeds for g in comparison.groups] == [[0, 1]]
+
+
 def test_baseline_flag_picks_another_group(sweep):
     (comparison,) = comparisons_of(sweep, baseline=(("sampler", "importance"), ("sampler.gamma", "1")))
     assert comparison.baseline.label == OURS1
@@ -381,12 +414,17 @@ def test_display_names_follow_the_paper():
     assert names.method_name({"sampler": "spv", "sampler.burn_in_epochs": 10, "sampler.epsilon": 0.2}) == \
         "SGD-SPV (E=10, ε=0.2)"
     assert names.method_name({"sampler": "el2n_pruning", "sampler.prune_fraction": 0.3}) == "EL2N (pruned=30%)"
+    assert names.method_name({"sampler": "uniform", "dataset.prune_scores_file": "s.pt",
+                              "dataset.prune_fraction": None}) == "EL2N"  # null: the dataset's default
     assert names.method_name({"sampler": "class_importance", "sampler.burn_in_epochs": 5,
                               "sampler.gamma": 0.5}) == "SGD-SCI (E=5, γ=0.5)"
     assert names.method_name({"sampler": "something_new"}) is None  # the caller falls back to config keys
     assert names.set_title({"dataset": "fashion_mnist_imbalanced", "model": "lenet",
                             "dataset.imbalance.class_fraction": 0.2, "dataset.imbalance.replication": 5}) == \
         "Fashion-MNIST, 2 of 10 classes x5, LeNet"
+    assert names.set_title({"dataset": "cifar100", "model": "resnet50",  # before: cifar100_imbalanced_a20
+                            "dataset.imbalance.class_fraction": 0.2, "dataset.imbalance.replication": 20}) == \
+        "CIFAR-100, 20 of 100 classes x20, ResNet50"
     assert names.set_title({"dataset": "cifar100_imbalanced_a20", "model": "resnet50",
                             "dataset.imbalance.class_fraction": 0.2, "dataset.imbalance.replication": 20}) == \
         "CIFAR-100, 20 of 100 classes x20, ResNet50"

@@ -105,11 +105,6 @@ def validate(cfg: DictConfig) -> None:
         floor = check_finite_number("sampler.weight_floor", sampler.weight_floor)
         if floor < 0:
             raise ConfigError(f"sampler.weight_floor must be >= 0, got {floor}")
-    on_device = OmegaConf.select(cfg, "dataset.on_device", default=False)
-    if on_device not in (True, False, "auto"):
-        raise ConfigError(f"dataset.on_device must be true, false or auto, got {on_device!r}")
-    if on_device is True and OmegaConf.select(cfg, "dataset.num_workers", default=0):
-        raise ConfigError(f"dataset.on_device=true needs dataset.num_workers=0, got {cfg.dataset.num_workers}")
     data_dir = Path(str(OmegaConf.select(cfg, "paths.data_dir")))
     if data_dir.exists() and not data_dir.is_dir():
         raise ConfigError(f"paths.data_dir={data_dir} is a file, not a folder")

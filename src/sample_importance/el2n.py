@@ -4,8 +4,8 @@ Trains ``el2n.models`` models (k, default 10; seeds seed, seed+1, ...) with SGD-
 ``el2n.epochs`` epochs (E, default 20) each, on the run's dataset/model/schedule, and writes
 the mean over the models of every training sample's || softmax(f(x_i)) - onehot(y_i) ||_2
 (eval mode, un-augmented) to ``el2n_scores.pt`` (and ``el2n_scores.npy``) in its run folder.
-The pruning run then reads it: ``python -m sample_importance.train sampler=el2n_pruning
-sampler.scores_file=PATH``.
+The pruning run then reads it: ``python -m sample_importance.train sampler=uniform
+dataset.prune_scores_file=PATH``.
 
 The file records what the scores cost in training iterations: ``extra_iterations`` is one
 model's E * T_e (the paper's count: the k models can train in parallel) and
@@ -78,8 +78,8 @@ def el2n(cfg: DictConfig) -> Path:
         })
         print(f"EL2N scores of {len(scores)} samples from {models} models x {epochs} epochs "
               f"({record['extra_iterations']} iterations per model): {output_dir / SCORES_FILE}\n"
-              f"prune with: python -m sample_importance.train sampler=el2n_pruning "
-              f"sampler.scores_file={output_dir / SCORES_FILE}", flush=True)
+              f"prune with: python -m sample_importance.train sampler=uniform "
+              f"dataset.prune_scores_file={output_dir / SCORES_FILE}", flush=True)
     return output_dir / SCORES_FILE
 
 

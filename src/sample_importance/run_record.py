@@ -97,6 +97,7 @@ def summarize(cfg: DictConfig, trainer: pl.Trainer, datamodule, module, strategy
         "num_test": len(datamodule.test_set),
         "augmented_classes": list(datamodule.augmented_classes),
         "class_names": list(datamodule.class_names),
+        **datamodule.summary(),
         "world_size": int(trainer.world_size),
         "wall_time_s": float(wall_time_s),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "lightning": pl.__version__},

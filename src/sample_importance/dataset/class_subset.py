@@ -49,18 +49,7 @@ class WithoutClasses:
         renumber[kept] = torch.arange(len(kept))
         train_keep = renumber[splits.train_labels] >= 0
         test_keep = renumber[splits.test_labels] >= 0
-        kind = "images" if hasattr(splits, "train_images") else "files"  # in-memory or ImageFolder splits
-        return replace(
-            splits,
-            **{f"train_{kind}": select(getattr(splits, f"train_{kind}"), train_keep),
-               f"test_{kind}": select(getattr(splits, f"test_{kind}"), test_keep)},
-            train_labels=renumber[splits.train_labels[train_keep]], test_labels=renumber[splits.test_labels[test_keep]],
-            class_names=[splits.class_names[c] for c in kept],
-        )
-
-
-def select(items, mask: torch.Tensor):
-    """``items[mask]`` for a tensor of images or a list of file paths."""
-    if isinstance(items, torch.Tensor):
-        return items[mask]
-    return [item for item, keep in zip(items, mask.tolist()) if keep]
+        selected = splits.select(train_keep, test_keep)
+        return replace(selected, train_labels=renumber[selected.train_labels],
+                       test_labels=renumber[selected.test_labels],
+                       class_names=[splits.class_names[c] for c in kept])

@@ -1,4 +1,4 @@
-"""The DataModule: one source, optional subsets and imbalance, and the run's one IndexSampler."""
+"""The DataModule: one source, its subsets, imbalance, policies and pruning, and the run's one IndexSampler."""
 
 from __future__ import annotations
 
@@ -6,17 +6,24 @@ import logging
 import math
 from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from sample_importance.dataset.tensor_data import RandomShift, TensorImageDataset, collate
-from sample_importance.dataset.variants import balanced_subset, choose_classes, replicate_classes
+from sample_importance.atomic import torch_save
+from sample_importance.dataset import policy_data
+from sample_importance.dataset.policies import PolicySet, check_policies
+from sample_importance.dataset.pruning import Pruning
+from sample_importance.dataset.tensor_data import collate
+from sample_importance.dataset.variants import balanced_subset, choose_classes
 from sample_importance.errors import ConfigError, UserError
 from sample_importance.sampler.index_sampler import IndexSampler, TrainingDraws
 
 log = logging.getLogger(__name__)
+
+PRUNED_SAMPLES = "pruned_samples.pt"  # in the run folder: which training samples pruning kept
 
 
 IMBALANCE_KEYS = ("class_fraction", "replication", "seed")
@@ -83,9 +90,12 @@ class ImageDataModule(pl.LightningDataModule):
             device for in-memory datasets without policies (the data is then at most a few
             hundred MB of uint8: CIFAR's 50,000 images take 150 MB), with no workers; otherwise
             the CPU loader with ``num_workers``.
+        prune_scores_file, prune_fraction, prune_scores_order, prune_extra_iterations: data
+            pruning (``pruning.Pruning``): train on the samples the scores file ranks highest.
+            None (the default): no pruning.
 
-    Sources whose ``load()`` gives image files (``imagefolder.FileSplits``) and datasets with
-    policies go through a sample table (``policy_data``): sample i is (image, policy) row i.
+    Every training set is a sample table (``policy_data``): sample i is (image, policy) row i, over
+    the source's images in memory (``sources.ImageSplits``) or its files (``imagefolder.FileSplits``).
     """
 
     def __init__(
@@ -103,6 +113,10 @@ class ImageDataModule(pl.LightningDataModule):
         augmentation_policies: list[str] | None = None,
         score_with_policies: bool = True,
         on_device: bool | str = False,
+        prune_scores_file: str | None = None,
+        prune_fraction: float | None = None,
+        prune_scores_order: str | None = None,
+        prune_extra_iterations: int | None = None,
     ) -> None:
         super().__init__()
         check_dataset_settings(train_samples_per_class, test_samples_per_class, imbalance, num_workers)
@@ -117,19 +131,31 @@ class ImageDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.augmentation_policies = list(augmentation_policies) if augmentation_policies else None
+        if self.augmentation_policies and self.imbalance:
+            raise ConfigError("dataset.augmentation_policies and dataset.imbalance cannot be combined: "
+                              "pick one")
+        if self.augmentation_policies:
+            check_policies(self.augmentation_policies, "dataset.augmentation_policies")
+        if self.imbalance and self.imbalance.get("policies") is not None:
+            check_policies(self.imbalance["policies"], "dataset.imbalance.policies")
         self.score_with_policies = bool(score_with_policies)
         if on_device not in (True, False, "auto"):
             raise ConfigError(f"dataset.on_device must be true, false or auto, got {on_device!r}")
         self.on_device = on_device  # "auto" is decided in setup, once the kind of data is known
         if self.on_device is True and num_workers:
             raise ConfigError(f"dataset.on_device=true needs dataset.num_workers=0, got {num_workers}")
-        self.policy_names: list[str] = []
+        self.pruning = (Pruning(prune_scores_file, prune_fraction, prune_scores_order, prune_extra_iterations)
+                        if prune_scores_file is not None else None)
         self.in_channels, self.image_size, self.num_classes = source.in_channels, source.image_size, source.num_classes
-        self.train_set: TensorImageDataset | None = None
+        self.class_names: list[str] = []
+        self.augmented_classes: list[int] = []
+        self.policy_names: list[str] = []
+        # the datasets (``setup``): sample i of train_set and score_set is row i of the sample table
+        self.train_set = self.score_set = self.test_set = None
+        # per training sample: its image's index in the source's train split, its copy number, its policy
+        self.train_origin = self.train_copy = self.train_policy = None
         self.sampler: IndexSampler | None = None
         self._pending_sampler_state: dict | None = None
-        self.augmented_classes: list[int] = []
-        self.class_names: list[str] = []
 
     # -- data ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -141,68 +167,63 @@ class ImageDataModule(pl.LightningDataModule):
         splits = self.source.load()
         self.class_names = splits.class_names
         keep = balanced_subset(splits.train_labels, self.train_samples_per_class, self.subset_seed)
-        if self.augmentation_policies or (self.imbalance or {}).get("policies") or not hasattr(splits, "train_images"):
-            if self.on_device is True:
-                raise ConfigError("dataset.on_device=true works for in-memory datasets (digits, Fashion-MNIST, CIFAR) "
-                                  "without augmentation policies; set dataset.on_device=false or auto")
-            self.on_device = False
-            self._setup_sample_table(splits, keep)
-            return
-        if self.on_device == "auto":
-            self.on_device, self.num_workers = True, 0
-        train_images, train_labels = splits.train_images[keep], splits.train_labels[keep]
-        self.train_origin = keep  # index of each training sample in the source's train split
-        self.train_copy = torch.zeros(len(keep), dtype=torch.long)
-        if self.imbalance:
-            self.augmented_classes = choose_classes(
-                splits.num_classes, self.imbalance["class_fraction"], self.imbalance["seed"]
-            )
-            copies = replicate_classes(
-                train_images, train_labels, self.augmented_classes, self.imbalance["replication"],
-                RandomShift(splits.train_pad, splits.train_flip), self.imbalance["seed"],
-            )
-            train_images, train_labels = copies.images, copies.labels
-            self.train_origin, self.train_copy = keep[copies.origin], copies.copy
         test_keep = balanced_subset(splits.test_labels, self.test_samples_per_class, self.subset_seed)
-        augment = RandomShift(splits.train_pad, splits.train_flip) if self.augment else None
-        self.train_set = TensorImageDataset(train_images, train_labels, splits.mean, splits.std, augment)
-        self.score_set = self.train_set.view(None)  # the un-augmented view, same indices
-        self.test_set = TensorImageDataset(
-            splits.test_images[test_keep], splits.test_labels[test_keep], splits.mean, splits.std, None
-        )
-        log.info(
-            "dataset: %d training samples (%s), %d test samples; augmented classes: %s",
-            len(self.train_set), torch.bincount(train_labels, minlength=splits.num_classes).tolist(),
-            len(self.test_set), self.augmented_classes or "none",
-        )
-
-    def _setup_sample_table(self, splits, keep: torch.Tensor) -> None:
-        """Training samples as (image, policy) rows: multi-augmentation, imbalance with policies, image files."""
-        from sample_importance.dataset import policy_data
-        from sample_importance.dataset.policies import PolicySet, check_policies
-
-        if self.augmentation_policies and self.imbalance:
-            raise ConfigError("dataset.augmentation_policies and dataset.imbalance cannot be combined: pick one")
+        policy_names = self.augmentation_policies or (self.imbalance or {}).get("policies")
+        if self.on_device is True and (policy_names or not splits.in_memory):
+            raise ConfigError("dataset.on_device=true works for in-memory datasets (digits, Fashion-MNIST, "
+                              "CIFAR) without augmentation policies; set dataset.on_device=false or auto")
+        if self.on_device == "auto":
+            self.on_device = splits.in_memory and not policy_names
+        if self.on_device:
+            self.num_workers = 0
+        policies = PolicySet(policy_names or ["standard"])
+        origin, copy = keep, torch.zeros(len(keep), dtype=torch.long)  # of the images the table refers to
+        if self.imbalance:
+            self.augmented_classes = choose_classes(splits.num_classes, self.imbalance["class_fraction"],
+                                                    self.imbalance["seed"])
         if self.augmentation_policies:
-            policies = PolicySet(check_policies(self.augmentation_policies, "dataset.augmentation_policies"))
             table = policy_data.every_image_under_every_policy(len(keep), len(policies))
+        elif self.imbalance and not policy_names and splits.in_memory:
+            # the copies are stored images, each with a shift drawn once (variants.py)
+            splits, copies = splits.fixed_copies(keep, self.augmented_classes, self.imbalance["replication"],
+                                                 self.imbalance["seed"])
+            origin, copy, keep = keep[copies.origin], copies.copy, torch.arange(len(copies.labels))
+            table = policy_data.single_copies(len(keep))
         elif self.imbalance:
-            policies = PolicySet(check_policies(self.imbalance.get("policies") or ["standard"], "dataset.imbalance.policies"))
-            self.augmented_classes = choose_classes(splits.num_classes, self.imbalance["class_fraction"], self.imbalance["seed"])
             table = policy_data.replicated_classes(splits.train_labels[keep], self.augmented_classes,
                                                    self.imbalance["replication"], len(policies))
         else:
-            policies, table = PolicySet(["standard"]), policy_data.single_copies(len(keep))
-        self.policy_names = policies.names
-        self.train_origin, self.train_copy, self.train_policy = keep[table.origin], table.copy, table.policy
-        test_keep = balanced_subset(splits.test_labels, self.test_samples_per_class, self.subset_seed)
-        self.train_set, self.score_set, self.test_set = policy_data.build_sets(
-            splits, keep, test_keep, table, policies, self.augment, self.score_with_policies)
+            table = policy_data.single_copies(len(keep))
+        self.policy_names = policies.names if policy_names else []
+        # one of the two copy numbers is 0: stored copies sit in single-copy tables
+        self.train_origin, self.train_copy = origin[table.origin], copy[table.origin] + table.copy
+        self.train_policy = table.policy
+        self.train_set, self.score_set, self.test_set = splits.datasets(
+            keep, test_keep, table, policies, self.augment, self.score_with_policies)
         log.info(
-            "dataset: %d training samples (%s) from %d images under policies %s, %d test samples; augmented classes: %s",
+            "dataset: %d training samples (%s) from %d images%s, %d test samples; augmented classes: %s",
             len(self.train_set), torch.bincount(self.train_set.labels, minlength=splits.num_classes).tolist(),
-            len(keep), policies.names, len(self.test_set), self.augmented_classes or "none",
+            len(keep), f" under policies {policies.names}" if policy_names else "", len(self.test_set),
+            self.augmented_classes or "none",
         )
+        if self.pruning is not None:
+            self.prune()
+
+    def prune(self) -> None:
+        """Keep the training samples the scores file ranks highest (``dataset.prune_*``); record which."""
+        kept = self.pruning.choose(self.train_set.labels, self.num_classes)
+        self.keep_training_samples(kept)
+        trainer = self.trainer
+        if trainer is not None and trainer.is_global_zero:
+            path = Path(trainer.default_root_dir) / PRUNED_SAMPLES
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch_save(self.pruning.record(), path)
+        log.info("pruned %d of %d training samples (the lowest %.0f%% by %s); training on %d",
+                 len(self.pruning.pruned), self.pruning.num_full, 100 * self.pruning.fraction,
+                 self.pruning.scores_file, len(kept))
+        if self.pruning.extra_iterations is None:
+            log.warning("the scores file does not say how many training iterations it cost; set "
+                        "dataset.prune_extra_iterations=... so the report can count them")
 
     @property
     def num_train(self) -> int:
@@ -213,23 +234,21 @@ class ImageDataModule(pl.LightningDataModule):
 
         Call after ``setup`` and before the sampler exists. Sample indices are renumbered
         0..M-1: batches, the sampler and any ``sample_weights.pt`` of this run refer to the kept
-        subset, and ``kept_from_full[i]`` is the unpruned index of kept sample ``i`` (the index a
-        scores file of the full training set uses).
+        subset.
         """
         if self.sampler is not None:
             raise RuntimeError("keep_training_samples must run before the training sampler is made")
         positions = torch.as_tensor(positions, dtype=torch.long)
-        self.kept_from_full = positions.clone()
-        if hasattr(self.train_set, "subset"):  # sample-table datasets (policies, image files)
-            self.train_set, self.score_set = self.train_set.subset(positions), self.score_set.subset(positions)
-        else:
-            self.train_set = TensorImageDataset(self.train_set.images[positions], self.train_set.labels[positions],
-                                                self.train_set.mean.flatten().tolist(),
-                                                self.train_set.std.flatten().tolist(), self.train_set.augment)
-            self.score_set = self.train_set.view(None)
+        self.train_set, self.score_set = self.train_set.subset(positions), self.score_set.subset(positions)
         self.train_origin, self.train_copy = self.train_origin[positions], self.train_copy[positions]
-        if getattr(self, "train_policy", None) is not None:
-            self.train_policy = self.train_policy[positions]
+        self.train_policy = self.train_policy[positions]
+
+    def summary(self) -> dict:
+        """What the run's summary.json records about the data beyond its settings."""
+        if self.pruning is None:
+            return {}
+        # extra_iterations at the top level: the report adds them to t_n (runs.Run.setting)
+        return {"pruning": self.pruning.summary(), "extra_iterations": self.pruning.extra_iterations}
 
     # -- loaders ------------------------------------------------------------------------
     def _world(self) -> tuple[int, int]:
@@ -267,7 +286,7 @@ class ImageDataModule(pl.LightningDataModule):
         device = torch.device(device)
         if self.train_set.device != device:
             self.train_set.to(device)
-            self.score_set = self.train_set.view(None)  # shares the moved tensors
+            self.score_set = self.train_set.scoring_view()  # shares the moved tensors
         if self.test_set.device != device:
             self.test_set.to(device)
 
@@ -320,11 +339,17 @@ class ImageDataModule(pl.LightningDataModule):
 
     # -- checkpoint ---------------------------------------------------------------------
     def state_dict(self) -> dict:
+        kept = None if self.pruning is None else self.pruning.kept_from_full
         if self.sampler is not None:
-            return {"sampler": self.sampler.state_dict()}
-        return {"sampler": self._pending_sampler_state}
+            return {"sampler": self.sampler.state_dict(), "kept_from_full": kept}
+        return {"sampler": self._pending_sampler_state, "kept_from_full": kept}
 
     def load_state_dict(self, state: dict) -> None:
+        saved = state.get("kept_from_full")
+        kept = None if self.pruning is None else self.pruning.kept_from_full
+        if saved is not None and kept is not None and not torch.equal(saved, kept):
+            raise UserError(f"dataset.prune_scores_file={self.pruning.scores_file} prunes other samples than "
+                            f"the checkpoint's run: resume with the same scores file and prune_fraction")
         if state.get("sampler") is None:
             return
         if self.sampler is not None:

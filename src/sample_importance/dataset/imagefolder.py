@@ -19,14 +19,14 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
 from sample_importance.dataset.policies import PolicySet, single_thread
-from sample_importance.dataset.policy_data import SampleTable
+from sample_importance.dataset.policy_data import SampleTable, single_copies
 from sample_importance.errors import DatasetUnavailable
 from sample_importance.sampler.index_sampler import Draw, augmentation_seed
 
@@ -60,9 +60,31 @@ class FileSplits:
     class_names: list[str]
     views: FileViews
 
+    # Files are read when drawn: the data cannot move to the model's device, and the imbalance's
+    # copies are drawn under their policies (``standard`` when none is given), not stored.
+    in_memory = False
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def select(self, train_keep: torch.Tensor, test_keep: torch.Tensor) -> "FileSplits":
+        """The files (and labels) where the boolean masks are true."""
+        return replace(self, train_files=[f for f, k in zip(self.train_files, train_keep.tolist()) if k],
+                       train_labels=self.train_labels[train_keep],
+                       test_files=[f for f, k in zip(self.test_files, test_keep.tolist()) if k],
+                       test_labels=self.test_labels[test_keep])
+
+    def datasets(self, keep: torch.Tensor, test_keep: torch.Tensor, table: SampleTable, policies: PolicySet,
+                 augment: bool = True, score_with_policies: bool = True):
+        """(train, scoring, test) datasets; ``table`` refers to the kept training files by position."""
+        train_files = [self.train_files[i] for i in keep.tolist()]
+        train = FileImageDataset(train_files, self.train_labels[keep], table, policies, self.views,
+                                 "train" if augment else "train_centre", score_with_policies)
+        test_files = [self.test_files[i] for i in test_keep.tolist()]
+        test = FileImageDataset(test_files, self.test_labels[test_keep], single_copies(len(test_files)),
+                                PolicySet(["standard"]), self.views, "test")
+        return train, train.scoring_view(), test
 
 
 def list_split(folder: Path, class_names: list[str] | None = None) -> tuple[list[str], torch.Tensor, list[str]]:

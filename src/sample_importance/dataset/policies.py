@@ -58,6 +58,9 @@ def check_policies(names: Sequence[str], key: str) -> list[str]:
 class single_thread:
     """Per-image torchvision operations on tiny images run many times slower with several threads."""
 
+    def __init__(self) -> None:
+        self.threads = 1  # the caller's thread count, kept from __enter__ to __exit__
+
     def __enter__(self):
         self.threads = torch.get_num_threads()
         if self.threads != 1:
@@ -82,6 +85,11 @@ class PolicySet:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    @property
+    def has_operations(self) -> bool:
+        """Whether any policy adds an operation to the standard augmentation."""
+        return any(operation is not None for operation in self.operations)
 
     def apply_one(self, image: torch.Tensor, policy: int, seed: int | None = None) -> torch.Tensor:
         """``image`` (uint8, C x H x W) under the policy's extra operation; ``seed`` fixes its draw."""

@@ -21,8 +21,6 @@ def balanced_subset(labels: torch.Tensor, per_class: int | None, seed: int) -> t
     """Indices of a seeded subset with ``per_class`` samples of every class (all if None), sorted."""
     if per_class is None:
         return torch.arange(len(labels))
-    if per_class <= 0:
-        raise ValueError(f"samples per class must be positive or null, got {per_class}")
     generator = torch.Generator().manual_seed(seed)
     keep = []
     for label in labels.unique(sorted=True):
@@ -32,8 +30,7 @@ def balanced_subset(labels: torch.Tensor, per_class: int | None, seed: int) -> t
 
 
 def choose_classes(num_classes: int, fraction: float, seed: int) -> list[int]:
-    if not 0 < fraction <= 1:
-        raise ValueError(f"class fraction must be in (0, 1], got {fraction}")
+    """``round(fraction * num_classes)`` classes (at least one), drawn by ``seed``, sorted."""
     count = max(1, round(fraction * num_classes))
     generator = torch.Generator().manual_seed(seed)
     return sorted(torch.randperm(num_classes, generator=generator)[:count].tolist())
@@ -50,9 +47,9 @@ class Replicated:
 def replicate_classes(
     images: torch.Tensor, labels: torch.Tensor, classes: list[int], replication: int, augment: RandomShift, seed: int
 ) -> Replicated:
-    """Replicate every sample of ``classes`` ``replication`` times; other samples stay single."""
-    if replication < 1:
-        raise ValueError(f"replication must be >= 1, got {replication}")
+    """Replicate every sample of ``classes`` ``replication`` times; other samples stay single.
+
+    The values are checked where they are set (``datamodule.check_dataset_settings``)."""
     origin = torch.arange(len(labels))
     chosen = torch.isin(labels, torch.tensor(classes))
     parts_images, parts_origin, parts_copy = [images], [origin], [torch.zeros(len(labels), dtype=torch.long)]

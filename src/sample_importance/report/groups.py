@@ -21,13 +21,15 @@ from sample_importance.report import metrics, names
 from sample_importance.report.runs import LABEL_GROUPS, Run
 
 # `experiment` names the file a run came from, not what it ran: two experiment files that run the
-# same config (a figure reusing Table 1's SGD-Scan arm) belong to one group.
+# same config (a figure reusing Table 1's SGD-Scan arm) belong to one group. `policy_sets` only
+# names lists that the dataset settings hold resolved.
 IGNORED_KEYS = ("seed", "ckpt_path", "paths", "hydra", "trainer.enable_progress_bar", "trainer.enable_model_summary",
-                "experiment")
+                "experiment", "policy_sets")
 SEED_INTERPOLATION = "${seed}"
 # Keys that tell methods apart inside one comparison set (`method` presets and the experiments'
-# `paper.*` settings choose samplers and losses).
+# `paper.*` settings choose samplers and losses; EL2N is SGD-Scan on pruned data, `dataset.prune_*`).
 METHOD_GROUPS = ("sampler", "loss", "method", "paper")
+METHOD_KEY_PREFIXES = ("dataset.prune_",)
 MAX_TITLE = 120
 DEFAULT_BASELINE = (("sampler", "uniform"),)
 DEFAULT_LOSS = "cross_entropy"
@@ -50,17 +52,35 @@ def ignored(key: str) -> bool:
     return any(key == k or key.startswith(f"{k}.") for k in IGNORED_KEYS)
 
 
+def unset_new_key(key: str, value) -> bool:
+    """A key that runs made before it existed lack, at its "off" value: left out, so those runs group."""
+    return value is None and key.startswith(METHOD_KEY_PREFIXES)
+
+
+# Dataset options that were part of a dataset's name before they became option groups
+# (cifar100_imbalanced_a5 is now dataset=cifar100 with dataset/imbalance=a5_cifar): the choice
+# names the source, the dataset.* settings tell the options apart, so old and new runs group.
+OPTION_SUFFIX = re.compile(r"_(multiaug|imbalanced_a5|imbalanced_a20)$")
+
+
 def run_settings(run: Run) -> dict:
     """What defines a run's experiment, without its seed (see the module docstring)."""
     if run.config is not None:
-        flat = {k: v for k, v in flatten(run.config).items() if not ignored(k) and v != SEED_INTERPOLATION}
+        flat = {k: v for k, v in flatten(run.config).items()
+                if not ignored(k) and v != SEED_INTERPOLATION and not unset_new_key(k, v)}
     else:  # a run made without Hydra's output folder: what summary.json says
         summary = run.summary or {}
         flat = {k: summary[k] for k in ("num_train", "steps_per_epoch", "total_steps", "world_size") if k in summary}
         for key, value in (summary.get("sampler_settings") or {}).items():
             if key not in OUTCOME_SETTINGS and not key.endswith("_s") and isinstance(value, (int, float, str, bool)):
                 flat[f"sampler.{key}"] = value
+        pruning = summary.get("pruning") or {}
+        if pruning.get("scores_file"):
+            flat["dataset.prune_scores_file"] = pruning["scores_file"]
+            flat["dataset.prune_fraction"] = pruning.get("prune_fraction")
     flat.update({group: run.choices[group] for group in LABEL_GROUPS if group in run.choices and not ignored(group)})
+    if isinstance(flat.get("dataset"), str):
+        flat["dataset"] = OPTION_SUFFIX.sub("", flat["dataset"])
     return flat
 
 
@@ -69,7 +89,8 @@ def key_of(settings: dict) -> str:
 
 
 def is_method_key(key: str) -> bool:
-    return any(key == g or key.startswith(f"{g}.") for g in METHOD_GROUPS)
+    in_group = any(key == g or key.startswith(f"{g}.") for g in METHOD_GROUPS)
+    return in_group or key.startswith(METHOD_KEY_PREFIXES)
 
 
 def format_value(value) -> str:
@@ -231,6 +252,8 @@ def choose_baseline(comparison: ComparisonSet, spec: tuple[tuple[str, str], ...]
     else:
         spec = spec or DEFAULT_BASELINE
         candidates = [g for g in comparison.groups if matches(g, spec)]
+        if spec == DEFAULT_BASELINE:  # SGD-Scan on pruned data is EL2N, not the baseline
+            candidates = [g for g in candidates if not names.prunes(g.settings)]
         if len(candidates) > 1 and spec == DEFAULT_BASELINE:
             default_loss = [g for g in candidates if g.settings.get("loss") in (DEFAULT_LOSS, None)]
             candidates = default_loss or candidates
@@ -243,8 +266,8 @@ def choose_baseline(comparison: ComparisonSet, spec: tuple[tuple[str, str], ...]
     elif not candidates:
         comparison.baseline_note = f"no finished group matches the baseline {wanted}: speedups not computed"
     else:
-        names = "; ".join(g.label for g in candidates)
-        comparison.baseline_note = (f"{len(candidates)} groups match the baseline {wanted} ({names}): "
+        labels = "; ".join(g.label for g in candidates)
+        comparison.baseline_note = (f"{len(candidates)} groups match the baseline {wanted} ({labels}): "
                                     f"choose one with --baseline KEY=VALUE; speedups not computed")
 
 
@@ -280,7 +303,8 @@ def make_comparison_sets(groups: list[Group], baseline_spec=None,
         label_groups(comparison.groups)
         for group in comparison.groups:
             group.set_title = comparison.title
-        comparison.groups.sort(key=lambda g: (g.settings.get("sampler") != "uniform", natural_key(g.label)))
+        comparison.groups.sort(key=lambda g: (g.settings.get("sampler") != "uniform"
+                                              or names.prunes(g.settings), natural_key(g.label)))
         choose_baseline(comparison, baseline_spec, baseline_folder)
     for number, group in enumerate((g for c in comparisons for g in c.groups), 1):
         group.number = number

@@ -29,8 +29,9 @@ def data_dir_candidates(run: Run, configured: str) -> list[str]:
     return candidates
 
 
-def training_images(run: Run, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N, C, H, W), labels (N,)) of the run's training set, in sample-index order."""
+def training_images(run: Run, data_dir: str | None = None):
+    """(images, labels (N,)) of the run's training set in sample-index order; ``images[i]`` is sample
+    i's stored uint8 (C, H, W) image (read on demand: a multi-augmentation set is never copied whole)."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
@@ -46,19 +47,20 @@ def training_images(run: Run, data_dir: str | None = None) -> tuple[np.ndarray, 
         try:
             datamodule = instantiate(cfg.dataset)
             datamodule.setup("fit")
-            return datamodule.score_set.images.numpy(), datamodule.score_set.labels.numpy()
+            return datamodule.score_set.images, datamodule.score_set.labels.numpy()
         except Exception as error:  # any failure means: no images for the figure, with the reason
             first_line = str(error).splitlines()[0][:200].rstrip(".") if str(error) else ""
             errors.append(f"{candidate}: {type(error).__name__}: {first_line}")
     raise ImagesUnavailable("; ".join(errors))
 
 
-def displayable(image: np.ndarray) -> np.ndarray:
+def displayable(image) -> np.ndarray:
     """(C, H, W) uint8 -> (H, W) grey or (H, W, 3)."""
+    image = np.asarray(image)
     return image[0] if image.shape[0] == 1 else np.transpose(image[:3], (1, 2, 0))
 
 
-def extremes(weights: np.ndarray, labels: np.ndarray, images: np.ndarray, num_classes: int):
+def extremes(weights: np.ndarray, labels: np.ndarray, images, num_classes: int):
     """Per seed and class, the lowest- and highest-weight training image: (easiest, hardest) rows."""
     easiest, hardest = [], []
     for seed_weights in weights:

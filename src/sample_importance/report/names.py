@@ -66,9 +66,17 @@ def percent(value) -> str:
     return f"{100 * value:g}%" if isinstance(value, (int, float)) and not isinstance(value, bool) else number(value)
 
 
+def prunes(settings: dict) -> bool:
+    """Whether the run trained on data pruned by a scores file (``dataset.prune_scores_file``)."""
+    return bool(settings.get("dataset.prune_scores_file"))
+
+
 def method_name(settings: dict) -> str | None:
-    """``ours (E=5, γ=0.5)`` from the sampler and loss settings; None for a sampler this module does not
-    know."""
+    """``ours (E=5, γ=0.5)`` from the sampler and loss settings; None for a sampler this module does not know."""
+    if settings.get("sampler") == "uniform" and prunes(settings):
+        # EL2N: SGD-Scan on pruned data (runs before pruning became a dataset option: sampler=el2n_pruning)
+        settings = {**settings, "sampler": "el2n_pruning",
+                    "sampler.prune_fraction": settings.get("dataset.prune_fraction")}
     sampler = settings.get("sampler")
     if sampler not in SAMPLERS:
         return None
