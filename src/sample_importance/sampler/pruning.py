@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 
 from sample_importance.atomic import torch_save
 from sample_importance.config_checks import check_finite_number
 from sample_importance.errors import ConfigError, UserError
+from sample_importance.sampler.base import SamplerCallback
 from sample_importance.sampler.weights_file import align_to_training_set, check_file_order, load_values
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def lowest_scoring(scores: torch.Tensor, fraction: float) -> tuple[torch.Tensor,
     return order[count:].sort().values, order[:count].sort().values
 
 
-class PrunedScan(Callback):
+class PrunedScan(SamplerCallback):
     """Prunes the training set by a scores file at setup, then leaves the sampler uniform (SGD-Scan).
 
     Args:
