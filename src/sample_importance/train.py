@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sample_importance import config_checks
-from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_job, exit_on_user_error
+from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_job, exit_on_user_error, user_error_of
 
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,16 @@ def build_classifier(cfg: DictConfig, datamodule):
 
 
 def sampler_callback(cfg: DictConfig):
-    """The run's sampler callback (``sampler/base.py``), its settings checked against the schedule."""
-    sampler = instantiate(cfg.sampler)
+    """The run's sampler callback (``sampler/base.py``), its settings checked against the schedule.
+
+    A wrong value is the constructor's ``ConfigError`` itself, not Hydra's wrapper around it.
+    """
+    from hydra.errors import InstantiationException
+
+    try:
+        sampler = instantiate(cfg.sampler)
+    except InstantiationException as error:
+        raise (user_error_of(error) or error) from None
     sampler.validate(int(cfg.schedule.max_epochs))
     return sampler
 

@@ -41,7 +41,7 @@ class ImageClassifier(pl.LightningModule):
             ``scoring_network``).
 
     ``training_step`` returns ``{"loss", "index", "target", "logits", "sample_loss"}`` so that
-    samplers reading per-sample values (prioritized sampling, SPV, InfoBatch) get them from
+    samplers that follow per-sample values (the loss, p_true) read them in
     ``on_train_batch_end`` without a second forward pass. ``sample_loss_weight`` is the run's
     sampler's hook of that name (``sampler/base.py``; train.py hands it over): None, or a
     function of the batch's indices returning per-sample loss factors.
