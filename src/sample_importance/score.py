@@ -28,9 +28,9 @@ def score(cfg: DictConfig) -> Path:
     from sample_importance.run_record import check_checkpoint
     from sample_importance.sampler.importance import importance_weights, save_sample_weights, scoring_pass
     from sample_importance.torch_files import read_torch_file
-    from sample_importance.train import build_classifier
+    from sample_importance.train import build_classifier, sampler_callback
 
-    method = instantiate(cfg.sampler)  # checks gamma and weight_floor
+    method = sampler_callback(cfg)  # checks gamma and weight_floor
 
     check_checkpoint(cfg.ckpt_path)
     checkpoint = read_torch_file(cfg.ckpt_path, f"ckpt_path={cfg.ckpt_path}")

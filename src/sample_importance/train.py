@@ -15,7 +15,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sample_importance import config_checks
-from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_job, exit_on_user_error, user_error_of
+from sample_importance.cli import (
+    CONFIG_DIR,
+    check_command_line,
+    ddp_multirun_job,
+    exit_on_user_error,
+    user_error_of,
+)
 
 
 log = logging.getLogger(__name__)
@@ -108,7 +114,8 @@ def build(cfg: DictConfig, checkpoint_step: int | None = None):
     sampler = sampler_callback(cfg)
     module.sample_loss_weight = sampler.sample_loss_weight
     # The sampler first: at a batch end it records per-sample values before any checkpoint is written.
-    callbacks = [SeedEachStep(cfg.seed), sampler] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks = [SeedEachStep(cfg.seed), sampler]
+    callbacks += [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it must not show
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     callbacks.append(run_folder.SettingsInCheckpoint(run_folder.run_settings(cfg)))

@@ -47,21 +47,22 @@ def weight_source(burn_in_epochs, score: str = "p_true", weights_file: str | lis
     if score not in SCORE_NAMES:
         raise ConfigError(f"sampler.score must be one of {', '.join(SCORE_NAMES)}, got {score!r}")
     if score_source not in SCORE_SOURCES:
-        raise ConfigError(f"sampler.score_source must be one of {', '.join(SCORE_SOURCES)}, got {score_source!r}")
+        raise ConfigError(f"sampler.score_source must be one of {', '.join(SCORE_SOURCES)}, "
+                          f"got {score_source!r}")
     if weights_file is not None and score != "p_true":
         raise ConfigError("sampler.weights_file replaces scoring: leave sampler.score at p_true")
     order = check_file_order("sampler.weights_order", weights_order)
     if score_source == "train_forward":
         if score != "p_true" or weights_file is not None:
-            raise ConfigError("sampler.score_source=train_forward records p_true: use it with sampler.score=p_true "
-                              "and no sampler.weights_file")
+            raise ConfigError("sampler.score_source=train_forward records p_true: use it with "
+                              "sampler.score=p_true and no sampler.weights_file")
         if burn_in_epochs == "auto" or burn_in_epochs == 0:
             raise ConfigError("sampler.score_source=train_forward needs a fixed sampler.burn_in_epochs >= 1 "
                               "(it reads epoch E's training steps)")
         source = TrainForwardWeights()
     elif weights_file is not None:
-        source = FileWeights([weights_file] if isinstance(weights_file, str) else [str(f) for f in weights_file],
-                             order)
+        paths = [weights_file] if isinstance(weights_file, str) else [str(path) for path in weights_file]
+        source = FileWeights(paths, order)
     elif score == "random":
         source = RandomWeights()
     else:
@@ -69,7 +70,8 @@ def weight_source(burn_in_epochs, score: str = "p_true", weights_file: str | lis
     if burn_in_epochs != "auto":
         return source, None
     if weights_file is not None:
-        raise ConfigError("sampler.burn_in_epochs=auto needs scoring; it cannot be combined with sampler.weights_file")
+        raise ConfigError("sampler.burn_in_epochs=auto needs scoring; it cannot be combined with "
+                          "sampler.weights_file")
     if not source.needs_model:
         raise ConfigError("sampler.burn_in_epochs=auto needs a model-based score, not sampler.score=random")
     return source, AutoBurnIn(auto_spearman_threshold, auto_max_burn_in_epochs)

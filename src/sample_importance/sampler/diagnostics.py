@@ -6,13 +6,18 @@ effective sample size, a small fraction of samples drawn, and a large top share.
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from sample_importance.errors import UserError
 from sample_importance.report.metrics import class_importance
 from sample_importance.sampler.base import SamplerCallback
 from sample_importance.sampler.index_sampler import scaled_to_max
+from sample_importance.torch_files import read_torch_file
 
 
 def tensorboard_writers(trainer: pl.Trainer) -> list:
@@ -42,7 +47,8 @@ def sampling_phase(trainer: pl.Trainer) -> tuple[int, str]:
     return 0, f"burn-in {trainer.current_epoch + 1}/{burn_in}"
 
 
-def log_class_shares(writer, tag: str, weights: torch.Tensor, labels: torch.Tensor, datamodule, step: int) -> None:
+def log_class_shares(writer, tag: str, weights: torch.Tensor, labels: torch.Tensor, datamodule,
+                     step: int) -> None:
     """One scalar per class, ``TAG/007_name``: the class's share of the weights (its class importance)."""
     shares = class_importance(weights.numpy(), labels.numpy(), datamodule.num_classes)
     for c, share in enumerate(shares.tolist()):
@@ -101,6 +107,22 @@ def log_switch(trainer: pl.Trainer, scores, weights: torch.Tensor, seconds: floa
         if chosen_burn_in is not None:
             writer.add_scalar("importance/burn_in_epochs_chosen", chosen_burn_in, step)
         writer.flush()
+
+
+def log_switch_again(trainer: pl.Trainer, seconds: float, chosen_burn_in: int | None) -> None:
+    """``log_switch`` from the run's ``sample_weights.pt`` (a resume from the switch's checkpoint)."""
+    path = Path(trainer.default_root_dir) / "sample_weights.pt"
+    if not path.is_file():
+        return
+    try:
+        record = read_torch_file(path)
+    except UserError as error:
+        raise UserError(f"{error}; the checkpoint holds the weights, this file only the switch's record: "
+                        f"delete it to resume without it") from error
+    p_true = record["p_true"]
+    scores = SimpleNamespace(score=record.get("score", "p_true"), label=record["label"], p_true=p_true,
+                             hardness=record.get("hardness", 1.0 - p_true))
+    log_switch(trainer, scores, record["weight"], seconds, chosen_burn_in)
 
 
 class SamplingDiagnostics(Callback):

@@ -29,7 +29,6 @@ from sample_importance.errors import ConfigError, TrainingDiverged, UserError
 from sample_importance.model.classifier import gather_from_ranks
 from sample_importance.sampler import diagnostics
 from sample_importance.sampler.base import SamplerCallback
-from sample_importance.torch_files import read_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,8 @@ def p_true(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=1).gather(1, labels[:, None].long()).squeeze(1)
 
 
-def hardness_weights(hardness: torch.Tensor, gamma: float, weight_floor: float = 0.0) -> tuple[torch.Tensor, str]:
+def hardness_weights(hardness: torch.Tensor, gamma: float,
+                     weight_floor: float = 0.0) -> tuple[torch.Tensor, str]:
     """w = max(h^gamma, weight_floor) in float64, and what was done about degenerate weights.
 
     Only the ratios of the weights matter for the draw. For large |gamma| h^gamma leaves float64
@@ -134,20 +134,24 @@ def scoring_pass(module, datamodule, score: str = "p_true") -> Scores:
     if torch.isnan(labels).any():
         raise RuntimeError(f"scoring pass missed {int(torch.isnan(labels).sum())} training samples")
     p = scatter_by_index(index, p, num_samples)
-    hardness = 1.0 - p if metric is None else scatter_by_index(index, *gather_from_ranks(torch.cat(values)), num_samples)
+    if metric is None:
+        hardness = 1.0 - p
+    else:
+        hardness = scatter_by_index(index, *gather_from_ranks(torch.cat(values)), num_samples)
     bad = int((~torch.isfinite(hardness)).sum())
     if bad:
         raise TrainingDiverged(
-            f"the scoring pass gives NaN or infinite {score} for {bad} of {num_samples} training samples (the model "
-            f"diverged: lower schedule.lr); the last good checkpoint is checkpoints/last.ckpt")
+            f"the scoring pass gives NaN or infinite {score} for {bad} of {num_samples} training samples "
+            f"(the model diverged: lower schedule.lr); the last good checkpoint is checkpoints/last.ckpt")
     return Scores(score, labels.long(), p, hardness, time.perf_counter() - start)
 
 
 def save_sample_weights(path: Path, epoch: int, gamma: float, scores, weights: torch.Tensor, **extra) -> None:
     """Write ``sample_weights.pt``, the record of a switch that the report, ``score`` and
     ``sampler.weights_file`` read: ``epoch gamma index label p_true weight`` and ``extra``."""
-    if not torch.isfinite(weights).all():  # hardness_weights keeps them finite; a file must never say otherwise
-        raise UserError(f"{int((~torch.isfinite(weights)).sum())} weights are NaN or infinite; {path} not written")
+    bad = int((~torch.isfinite(weights)).sum())  # hardness_weights keeps them finite; so must the file
+    if bad:
+        raise UserError(f"{bad} weights are NaN or infinite; {path} not written")
     record = {"epoch": int(epoch), "gamma": float(gamma), "index": torch.arange(len(weights)),
               "label": scores.label.clone(), "p_true": scores.p_true.double().clone(),
               "weight": weights.double().clone(), **extra}
@@ -185,8 +189,9 @@ class ScoringPassWeights:
 
     def record(self, scores: Scores) -> dict:
         """The source's fields of ``sample_weights.pt``."""
-        return {"score": scores.score} if scores.score == "p_true" else {"score": scores.score,
-                                                                           "hardness": scores.hardness.clone()}
+        if scores.score == "p_true":
+            return {"score": "p_true"}
+        return {"score": scores.score, "hardness": scores.hardness.clone()}
 
 
 class ImportanceSampling(SamplerCallback):
@@ -273,29 +278,30 @@ class ImportanceSampling(SamplerCallback):
 
     # -- what: scores, weights, the switch -------------------------------------------------
     def weigh(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[Scores, torch.Tensor, str]:
-        """Every sample's scores, weights and fallback from the source (collective); time into ``scoring_seconds``."""
+        """Every sample's scores, weights and fallback from the source (collective), timed."""
         scores = self.source.scores(trainer, pl_module)
         self.scoring_seconds += scores.seconds
         return scores, *self.source.weights(scores, self.gamma, self.weight_floor)
 
-    def final_weights(self, weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, dict]:
-        """The weights the sampler draws by and extra fields for ``sample_weights.pt`` (SGD-SCI changes them)."""
+    def final_weights(self, weights: torch.Tensor, labels: torch.Tensor,
+                      num_classes: int) -> tuple[torch.Tensor, dict]:
+        """The weights the sampler draws by, extra fields for ``sample_weights.pt`` (SGD-SCI changes them)."""
         return weights, {}
 
     def switch(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epochs_done: int,
                scored: tuple[Scores, torch.Tensor, str] | None = None) -> None:
         scores, weights, self.fallback = scored or self.weigh(trainer, pl_module)
         if self.fallback:
-            log.warning("every importance weight is zero (all hardness 0 with gamma=%s): drawing uniformly with "
-                        "replacement instead; set sampler.weight_floor > 0 to keep a floor", self.gamma)
+            log.warning("every importance weight is zero (all hardness 0 with gamma=%s): drawing uniformly "
+                        "with replacement instead; set sampler.weight_floor > 0 to keep a floor", self.gamma)
         weights, extra = self.final_weights(weights, scores.label, trainer.datamodule.num_classes)
         trainer.datamodule.train_sampler().set_weights(weights)
         self.switched_after_epoch = epochs_done
         output_dir = Path(trainer.default_root_dir)
         if trainer.is_global_zero:
             save_sample_weights(output_dir / "sample_weights.pt", epochs_done, self.gamma, scores, weights,
-                                fallback=self.fallback, unbiased=self.unbiased, weight_floor=self.weight_floor,
-                                **self.source.record(scores), **extra)
+                                fallback=self.fallback, unbiased=self.unbiased,
+                                weight_floor=self.weight_floor, **self.source.record(scores), **extra)
         diagnostics.log_switch(trainer, scores, weights, self.scoring_seconds, self.chosen_burn_in())
         log.info("sampler switched to importance weights (%s) after epoch %d (scoring took %.2f s in all)",
                  scores.score, epochs_done, self.scoring_seconds)
@@ -304,20 +310,11 @@ class ImportanceSampling(SamplerCallback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Resuming from the checkpoint written at the switch purges TensorBoard from that step on
-        # (train.py); show the switch's histograms and class shares again, from sample_weights.pt.
+        # (train.py): the switch is logged again, from sample_weights.pt.
         if not trainer.ckpt_path or not self.switched_after_epoch:
             return
-        record_path = Path(trainer.default_root_dir) / "sample_weights.pt"
-        if trainer.global_step != self.switched_after_epoch * pl_module.steps_per_epoch() or not record_path.is_file():
-            return
-        try:
-            record = read_torch_file(record_path)
-        except UserError as error:
-            raise UserError(f"{error}; the checkpoint holds the weights, this file only the switch's record: "
-                            f"delete it to resume without it") from error
-        scores = Scores(record.get("score", "p_true"), record["label"], record["p_true"],
-                        record.get("hardness", 1.0 - record["p_true"]), self.scoring_seconds)
-        diagnostics.log_switch(trainer, scores, record["weight"], self.scoring_seconds, self.chosen_burn_in())
+        if trainer.global_step == self.switched_after_epoch * pl_module.steps_per_epoch():
+            diagnostics.log_switch_again(trainer, self.scoring_seconds, self.chosen_burn_in())
 
     def chosen_burn_in(self) -> int | None:
         """The E that ``burn_in_epochs=auto`` chose (None: E was fixed, or not chosen yet)."""

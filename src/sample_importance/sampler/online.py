@@ -66,9 +66,10 @@ class OnlineImportanceSampling(UpdatingSampling):
         super().start_weighting(trainer, pl_module)
         weights = trainer.datamodule.train_sampler().weights
         if trainer.is_global_zero:  # the weights at the switch, as sampler=importance records them
+            fallback = "uniform" if self.fallback_refreshes else ""
             save_sample_weights(Path(trainer.default_root_dir) / "sample_weights.pt", self.burn_in_epochs,
-                                self.gamma, scores, weights, fallback="uniform" if self.fallback_refreshes else "",
-                                unbiased=False, weight_floor=self.weight_floor, score="p_true")
+                                self.gamma, scores, weights, fallback=fallback, unbiased=False,
+                                weight_floor=self.weight_floor, score="p_true")
         diagnostics.log_switch(trainer, scores, weights, scores.seconds)
         log.info("sampler switched to online importance weights after epoch %d (scoring took %.2f s)",
                  self.burn_in_epochs, scores.seconds)
