@@ -7,9 +7,9 @@ ablation replaces that source, and is chosen by the ``sampler`` keys of ``sample
 keys                            the weights at the switch                           paper
 ==============================  ==================================================  ===========
 ``score=loss|el2n|grad_norm``   h^gamma, h another hardness, on the same pass       App. E.2
-``score=random``                u^gamma, u ~ Uniform(0, 1) seeded by the run's seed  App. E.3
+``score=random``                u^gamma, u ~ Uniform(0, 1), seeded by the run seed  App. C
 ``weights_file=F`` (or a list)  the (mean) weights of files, e.g. other runs'       App. B, E.4
-``score_source=train_forward``  (1 - p)^gamma, p from epoch E's training steps      (free)
+``score_source=train_forward``  (1 - p)^gamma, p from epoch E's training steps      Sec. 3 cost
 ``unbiased=true``               the loss times 1 / (N P(i))                         App. E.3
 ``burn_in_epochs=auto``         E chosen by the weights' rank correlation           Fig. 9
 ==============================  ==================================================  ===========
