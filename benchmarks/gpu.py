@@ -355,21 +355,21 @@ def part_compile(check: Check) -> dict:
 
 # -- item 3 ------------------------------------------------------------------------------------
 def part_scoring(check: Check) -> dict:
-    """The framework's scoring pass (score_training_set: eval mode, a channels-last copy, no
+    """The framework's scoring pass (scoring_pass: eval mode, a channels-last copy, no
     autocast, as at epoch E) over the training set, against the epoch of item 1's preset row."""
-    from sample_importance.sampler.scoring import score_training_set
+    from sample_importance.sampler.importance import scoring_pass
 
     bench = Bench(check)
     rows = {}
     variant = PRESET if PRESET in check.sizes.variants else "fp32"
     for model in check.sizes.models:
         module, _ = bench.module(model, channels_last=True)
-        score_training_set(module, bench.datamodule)  # warm-up
+        scoring_pass(module, bench.datamodule)  # warm-up
         times = []
         for _ in range(1 if check.tiny else 2):
             synchronize(check.device)
             start = time.perf_counter()
-            score_training_set(module, bench.datamodule)
+            scoring_pass(module, bench.datamodule)
             times.append(time.perf_counter() - start)
         row = {"scoring_pass_s": times, "train_samples": bench.datamodule.num_train}
         rate = check.result("throughput").get("rows", {}).get(f"{model} {variant}", {}).get("steps_per_s")

@@ -10,6 +10,7 @@ after each such alternating epoch, twice: channels-last copy and default layout)
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import torch
 
@@ -48,19 +49,19 @@ def alternating_epoch(uniform, weighted, module, optimizer, epoch: int, record) 
         images, targets, index = next(weighted_batches)
         logits = plain_step(module, module.loss, optimizer, images, targets)
         weighted_s.append(time.perf_counter() - start)
-        record.add(index, targets, logits)  # timed on its own, by the record (item 2)
+        record.batch_ends({"index": index, "target": targets, "logits": logits})  # timed on its own (item 2)
     return uniform_s, weighted_s
 
 
 def measure(name: str, overrides: list[str], repeats: int) -> dict:
     from hydra.utils import instantiate
 
-    from sample_importance.sampler.importance import TrainForwardRecord, importance_weights
-    from sample_importance.sampler.scoring import score_training_set
+    from sample_importance.sampler.ablations import TrainForwardWeights
+    from sample_importance.sampler.importance import importance_weights, scoring_pass
 
     datamodule, module, optimizer, cfg = build_plain(overrides)
     train_epoch(datamodule, module, optimizer, 0)  # warm-up
-    scores = score_training_set(module, datamodule)
+    scores = scoring_pass(module, datamodule)
     weights, _ = importance_weights(scores.p_true, 0.5)
     weighted = instantiate(cfg.dataset)  # a second loader over the same data, drawing by weight
     weighted.prepare_data()
@@ -68,7 +69,8 @@ def measure(name: str, overrides: list[str], repeats: int) -> dict:
     weighted.train_sampler().set_weights(weights)
     epoch_s, scoring_s, contiguous_scoring_s, record_s, uniform_total, weighted_total = [], [], [], [], 0.0, 0.0
     for r in range(repeats):
-        record = TrainForwardRecord(datamodule.num_train)
+        record = TrainForwardWeights()  # p_true from the training steps, as score_source=train_forward
+        record.epoch_starts(True, SimpleNamespace(datamodule=datamodule))
         uniform_steps, weighted_steps = alternating_epoch(datamodule, weighted, module, optimizer, 1 + r, record)
         epoch_s.append(sum(uniform_steps))
         uniform_total += sum(uniform_steps)
@@ -77,7 +79,7 @@ def measure(name: str, overrides: list[str], repeats: int) -> dict:
         for channels_last, times in ((True, scoring_s), (False, contiguous_scoring_s)):
             module.score_channels_last = channels_last  # model.score_channels_last (default true) and off
             start = time.perf_counter()
-            score_training_set(module, datamodule)
+            scoring_pass(module, datamodule)
             times.append(time.perf_counter() - start)
         module.score_channels_last = True
     steps = len(uniform_steps) * repeats

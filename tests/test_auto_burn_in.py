@@ -36,6 +36,10 @@ def test_auto_burn_in_picks_the_first_epoch_whose_correlation_passes():
     restored = AutoBurnIn(0.999, 2)
     restored.load_state_dict(capped.state_dict())
     assert restored.history == capped.history and torch.equal(restored.previous, capped.previous)
+    constant = AutoBurnIn(threshold=0.9, max_epochs=10)  # gamma = 0: the weights never change
+    constant.observe(0, torch.ones(5, dtype=torch.float64))
+    constant.observe(1, torch.ones(5, dtype=torch.float64))
+    assert constant.history == [(1, 1.0)] and constant.should_switch(1)
 
 
 def test_auto_burn_in_run_scores_every_epoch_and_records_e(tmp_path):

@@ -5,6 +5,7 @@ against its definition; random weights; the sampler settings the config checks a
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ def test_scores_loss_el2n_and_random_follow_their_definitions():
     from sample_importance.dataset.datamodule import ImageDataModule
     from sample_importance.loss.cross_entropy import CrossEntropy
     from sample_importance.model.classifier import ImageClassifier
-    from sample_importance.sampler.scores import score_hardness
+    from sample_importance.sampler.importance import scoring_pass
 
     torch.manual_seed(0)
     datamodule = ImageDataModule(DigitsSource(), batch_size=32, augment=False)
@@ -67,12 +68,17 @@ def test_scores_loss_el2n_and_random_follow_their_definitions():
     onehot = torch.nn.functional.one_hot(labels, 10).double()
     expected = {"p_true": 1 - p_true, "loss": -p_true.log(), "el2n": (probabilities - onehot).norm(dim=1)}
     for score, values in expected.items():
-        scored = score_hardness(module, datamodule, score)
+        scored = scoring_pass(module, datamodule, score)
         assert torch.equal(scored.label, labels)
         np.testing.assert_allclose(scored.hardness.numpy(), values.numpy(), rtol=1e-4, atol=1e-6)
-    first, again = score_hardness(module, datamodule, "random", seed=3), score_hardness(module, datamodule, "random", seed=3)
-    assert torch.equal(first.hardness, again.hardness) and not torch.equal(
-        first.hardness, score_hardness(module, datamodule, "random", seed=4).hardness)
+    from sample_importance.sampler.ablations import RandomWeights
+
+    def random_scores(seed):
+        datamodule.seed = seed
+        return RandomWeights().scores(SimpleNamespace(datamodule=datamodule), module)
+
+    first, again = random_scores(3), random_scores(3)
+    assert torch.equal(first.hardness, again.hardness) and not torch.equal(first.hardness, random_scores(4).hardness)
     assert 0 <= first.hardness.min() and first.hardness.max() < 1 and torch.isnan(first.p_true).all()
 
 
@@ -112,12 +118,15 @@ def test_config_checks_accept_auto_and_reject_unknown_scores(tmp_path):
 
     from sample_importance.config_checks import validate
     from sample_importance.errors import ConfigError
+    from sample_importance.train import sampler_callback
 
-    validate(compose_config(["sampler.burn_in_epochs=auto"], tmp_path))
+    cfg = compose_config(["sampler.burn_in_epochs=auto"], tmp_path)
+    validate(cfg)
+    sampler_callback(cfg)
     with pytest.raises(ConfigError, match="sampler.score must be one of"):
-        validate(compose_config(["sampler.score=entropy"], tmp_path))
+        sampler_callback(compose_config(["sampler.score=entropy"], tmp_path))
     # method=el2n without scores: the datamodule refuses (the command line prints the ConfigError's line)
     with pytest.raises(InstantiationException, match="dataset.prune_scores_file is required"):
         instantiate(compose_config(["method=el2n"], tmp_path).dataset)
     with pytest.raises(UserError, match="no such file"):
-        validate(compose_config(["sampler.weights_file=/nonexistent.pt"], tmp_path))
+        sampler_callback(compose_config(["sampler.weights_file=/nonexistent.pt"], tmp_path))

@@ -48,15 +48,15 @@ def test_infobatch_loss_factor_and_state_round_trip():
     strategy = InfoBatch(prune_fraction=0.75)
     strategy.losses = LatestValues(4)
     strategy.rescaled = torch.tensor([True, False, True, False])
-    factors = strategy.loss_factors(torch.tensor([0, 1, 2, 3, 0]))
+    factors = strategy.sample_loss_weight(torch.tensor([0, 1, 2, 3, 0]))
     assert factors.tolist() == [4.0, 1.0, 4.0, 1.0, 4.0]
     strategy.steps_run, strategy.kept_per_epoch = [5, 3], [4, 3]
     restored = InfoBatch(prune_fraction=0.75)
     restored.load_state_dict(strategy.state_dict())
-    assert restored.loss_factors(torch.tensor([2, 3])).tolist() == [4.0, 1.0]
+    assert restored.sample_loss_weight(torch.tensor([2, 3])).tolist() == [4.0, 1.0]
     assert restored.steps_run == [5, 3] and restored.kept_per_epoch == [4, 3]
     restored.rescaled = None
-    assert restored.loss_factors(torch.tensor([2, 3])).tolist() == [1.0, 1.0]  # a full epoch
+    assert restored.sample_loss_weight(torch.tensor([2, 3])).tolist() == [1.0, 1.0]  # a full epoch
 
 
 @pytest.mark.parametrize("kwargs, key", [({"prune_fraction": 1.0}, "prune_fraction"),

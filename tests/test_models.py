@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -87,15 +88,18 @@ def test_channels_last_scoring_copy_gives_the_same_probabilities_and_leaves_the_
 
     from sample_importance.loss.cross_entropy import CrossEntropy
     from sample_importance.model.classifier import ImageClassifier
+    from sample_importance.sampler.importance import scoring_pass
 
     torch.manual_seed(0)
     net = build(Path(CONFIG_DIR, "model", f"{config}.yaml"), 3, 16, 10)
     images, labels = torch.randn(40, 3, 16, 16), torch.randint(0, 10, (40,))
     loader = DataLoader(TensorDataset(images, labels, torch.arange(40)), batch_size=16)
+    data = SimpleNamespace(scoring_dataloader=lambda: loader, num_train=40)
     fast = ImageClassifier(net, CrossEntropy(), None, 10, score_channels_last=True)
-    index, label, p_fast = fast.predict_p_true(loader)
-    _, _, p_plain = ImageClassifier(net, CrossEntropy(), None, 10, score_channels_last=False).predict_p_true(loader)
-    assert index.tolist() == list(range(40)) and torch.equal(label, labels)
+    scores = scoring_pass(fast, data)
+    label, p_fast = scores.label, scores.p_true.float()
+    p_plain = scoring_pass(ImageClassifier(net, CrossEntropy(), None, 10, score_channels_last=False), data).p_true.float()
+    assert torch.equal(label, labels)
     torch.testing.assert_close(p_fast, p_plain, atol=1e-5, rtol=0)
     net.eval()
     with torch.no_grad():

@@ -314,6 +314,16 @@ def test_spearman_matches_scipy_with_ties():
     assert np.isnan(metrics.spearman(np.ones(5), np.arange(5)))
 
 
+def test_spearman_of_identical_vectors_is_one_even_when_constant():
+    """The one Spearman (report and burn_in_epochs=auto): identical weights agree exactly; a constant
+    vector against different weights has no ranking to correlate."""
+    assert metrics.spearman(np.ones(4), np.ones(4)) == 1.0  # gamma = 0: every weight 1, seeds agree
+    assert metrics.spearman(np.array([3.0, 1.0, 2.0]), np.array([3.0, 1.0, 2.0])) == 1.0
+    assert np.isnan(metrics.spearman(np.ones(4), 2 * np.ones(4)))
+    assert np.isnan(metrics.spearman(np.arange(4.0), np.ones(4)))
+    assert metrics.mean_pairwise_spearman([np.ones(3)] * 3) == 1.0
+
+
 def test_eq3_edge_cases():
     steps = np.array([10, 20, 30])
     assert metrics.peak(steps, np.array([0.5, 0.7, 0.7])) == (0.7, 20)  # the first of equal maxima

@@ -98,3 +98,17 @@ def test_per_batch_strategies_draw_each_batch_from_the_weights_after_the_previou
     assert summary["sampler_settings"]["weight_refreshes"] == refreshes_before + STEPS
     scalars = tensorboard_scalars(tmp_path / "run")
     assert len(scalars["sampling/effective_sample_fraction"]) == 1  # diagnostics of the weighted epoch
+
+def test_online_importance_records_the_weights_of_its_switch(tmp_path):
+    """sample_weights.pt, as sampler=importance writes it: the report reads the class importance from it."""
+    from sample_importance.report.metrics import class_importance
+    from sample_importance.sampler.importance import importance_weights
+
+    run_training(SCHEDULE + ["sampler=importance_online", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"],
+                 tmp_path / "run")
+    record = torch.load(tmp_path / "run" / "sample_weights.pt", weights_only=True)
+    assert record["epoch"] == 1 and record["gamma"] == 0.5 and record["score"] == "p_true"
+    assert torch.isfinite(record["p_true"]).all() and torch.equal(record["index"], torch.arange(1438))
+    assert torch.equal(record["weight"], importance_weights(record["p_true"], 0.5)[0])
+    shares = class_importance(record["weight"].numpy(), record["label"].numpy(), 10)
+    assert shares.sum() == pytest.approx(1.0) and (shares > 0).all()

@@ -1,6 +1,8 @@
 """Config checks that run before anything heavy is imported, so a typo fails in a second.
 
-Each check raises ``ConfigError`` naming the key and what is allowed.
+Each check raises ``ConfigError`` naming the key and what is allowed. Here are the checks of
+values that no single constructor owns (the schedule, the seed, the trainer, paths) and the
+helpers the constructors use; a sampler checks its own values (``sampler/base.py``).
 """
 
 from __future__ import annotations
@@ -46,14 +48,8 @@ def check_checkpoint_path(path) -> Path:
     return path
 
 
-# sampler.score: the hardness sources of sampler/scores.py (kept here so the check imports no torch)
-SAMPLER_SCORES = ("p_true", "loss", "el2n", "grad_norm", "random")
-
-
-def check_sampler_files_and_score(sampler) -> None:
-    if "score" in sampler and sampler.score not in SAMPLER_SCORES:
-        raise ConfigError(f"sampler.score must be one of {', '.join(SAMPLER_SCORES)}, got {sampler.score!r}")
-    for key in ("weights_file", "scores_file"):
+def check_sampler_files(sampler) -> None:
+    for key in ("scores_file",):
         if key not in sampler.keys():  # `in` alone is False for a missing (???) value
             continue
         if OmegaConf.is_missing(sampler, key):
@@ -77,7 +73,7 @@ def milestones_after_the_run(cfg: DictConfig, max_epochs: int) -> str | None:
 
 def validate(cfg: DictConfig) -> None:
     """Checks of the composed config that need no data and no model."""
-    max_epochs = check_int_at_least("schedule.max_epochs", OmegaConf.select(cfg, "schedule.max_epochs"), 1)
+    check_int_at_least("schedule.max_epochs", OmegaConf.select(cfg, "schedule.max_epochs"), 1)
     check_int_at_least("schedule.batch_size", OmegaConf.select(cfg, "schedule.batch_size"), 1)
     seed = check_int_at_least("seed", cfg.get("seed"), 0)
     if seed >= 2**32:  # numpy's and Lightning's seeds are 32-bit
@@ -89,22 +85,10 @@ def validate(cfg: DictConfig) -> None:
     lr = check_finite_number("schedule.lr", OmegaConf.select(cfg, "schedule.lr"))
     if lr <= 0:
         raise ConfigError(f"schedule.lr must be positive, got {lr}")
-    sampler = cfg.get("sampler") or {}
-    if "gamma" in sampler:
-        check_finite_number("sampler.gamma", sampler.gamma)
-    if "burn_in_epochs" in sampler:
-        if sampler.burn_in_epochs != "auto":
-            check_burn_in("sampler.burn_in_epochs", sampler.burn_in_epochs, max_epochs)
-        elif max_epochs < 2:
-            raise ConfigError(f"sampler.burn_in_epochs=auto needs schedule.max_epochs >= 2, got {max_epochs}")
-    check_sampler_files_and_score(sampler)
+    check_sampler_files(cfg.get("sampler") or {})
     loss = cfg.get("loss") or {}
     if "gamma" in loss:
         check_finite_number("loss.gamma", loss.gamma)
-    if "weight_floor" in sampler:
-        floor = check_finite_number("sampler.weight_floor", sampler.weight_floor)
-        if floor < 0:
-            raise ConfigError(f"sampler.weight_floor must be >= 0, got {floor}")
     data_dir = Path(str(OmegaConf.select(cfg, "paths.data_dir")))
     if data_dir.exists() and not data_dir.is_dir():
         raise ConfigError(f"paths.data_dir={data_dir} is a file, not a folder")

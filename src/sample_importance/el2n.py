@@ -45,7 +45,7 @@ def el2n(cfg: DictConfig) -> Path:
     import pytorch_lightning as pl
     import torch
 
-    from sample_importance.sampler.scores import score_hardness
+    from sample_importance.sampler.importance import scoring_pass
     from sample_importance.train import build
 
     output_dir = Path(cfg.paths.output_dir)
@@ -55,7 +55,7 @@ def el2n(cfg: DictConfig) -> Path:
         pl.seed_everything(model_cfg.seed, workers=True, verbose=False)
         datamodule, module, _, trainer, ckpt_path = build(model_cfg)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        scored = score_hardness(module, datamodule, "el2n")
+        scored = scoring_pass(module, datamodule, "el2n")
         total = scored.hardness if total is None else total + scored.hardness
         labels = scored.label
         iterations.append(int(trainer.global_step))

@@ -71,7 +71,7 @@ def hydra_choices() -> dict:
         return {}
 
 
-def summarize(cfg: DictConfig, trainer: pl.Trainer, datamodule, module, strategy, wall_time_s: float) -> dict:
+def summarize(cfg: DictConfig, trainer: pl.Trainer, datamodule, module, sampler, wall_time_s: float) -> dict:
     history = module.test_acc_history
     best_step, best_acc = max(history, key=lambda item: (item[1], -item[0])) if history else (None, float("nan"))
     choices = hydra_choices()
@@ -88,11 +88,11 @@ def summarize(cfg: DictConfig, trainer: pl.Trainer, datamodule, module, strategy
         "seed": int(cfg.seed),
         "dataset": choices.get("dataset", type(datamodule.source).__name__),
         "model": choices.get("model", str(cfg.model.get("_target_", "?")).rsplit(".", 1)[-1]),
-        "sampler": choices.get("sampler", getattr(strategy, "name", type(strategy).__name__)),
+        "sampler": choices.get("sampler", sampler.name),
         "loss": choices.get("loss", type(module.loss).__name__),
         "schedule": choices.get("schedule", "?"),
         "experiment": choices.get("experiment"),
-        "sampler_settings": strategy.summary(),
+        "sampler_settings": sampler.summary(),
         "num_train": datamodule.num_train,
         "num_test": len(datamodule.test_set),
         "augmented_classes": list(datamodule.augmented_classes),

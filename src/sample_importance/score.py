@@ -26,10 +26,11 @@ def score(cfg: DictConfig) -> Path:
     import torch
 
     from sample_importance.run_record import check_checkpoint
-    from sample_importance.sampler.importance import importance_weights, save_sample_weights
-    from sample_importance.sampler.scoring import score_training_set
+    from sample_importance.sampler.importance import importance_weights, save_sample_weights, scoring_pass
     from sample_importance.torch_files import read_torch_file
-    from sample_importance.train import build_classifier
+    from sample_importance.train import build_classifier, sampler_callback
+
+    method = sampler_callback(cfg)  # checks gamma and weight_floor
 
     check_checkpoint(cfg.ckpt_path)
     checkpoint = read_torch_file(cfg.ckpt_path, f"ckpt_path={cfg.ckpt_path}")
@@ -39,11 +40,11 @@ def score(cfg: DictConfig) -> Path:
     module.check_fits(checkpoint["state_dict"], f"ckpt_path={cfg.ckpt_path}")
     module.load_state_dict(checkpoint["state_dict"])
     module.to("cuda" if torch.cuda.is_available() else "cpu")
-    scores = score_training_set(module, datamodule)
-    weights, fallback = importance_weights(scores.p_true, cfg.sampler.gamma, cfg.sampler.get("weight_floor", 0.0))
+    scores = scoring_pass(module, datamodule)
+    weights, fallback = importance_weights(scores.p_true, method.gamma, method.weight_floor)
     output = Path(cfg.paths.output_dir) / "sample_weights.pt"
     epochs_done = int(checkpoint.get("epoch", -1)) + 1
-    save_sample_weights(output, epochs_done, cfg.sampler.gamma, scores, weights,
+    save_sample_weights(output, epochs_done, method.gamma, scores, weights,
                         fallback=fallback, checkpoint=str(Path(cfg.ckpt_path).resolve()))
     print(f"scored {len(weights)} samples in {scores.seconds:.2f} s: {output}", flush=True)
     return output

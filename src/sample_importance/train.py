@@ -1,8 +1,7 @@
 """``python -m sample_importance.train [overrides]``: one training run (or a sweep with ``-m``).
 
-compose -> check -> instantiate data, model, strategy, callbacks, trainer -> fit -> test ->
-write ``summary.json``. Torch and Lightning are imported after the config checks, so a wrong
-value is reported in about a second.
+compose -> check -> instantiate data, model, sampler callback, callbacks, trainer -> fit -> test
+-> write ``summary.json``. A wrong value is reported before the run folder is touched.
 """
 
 from __future__ import annotations
@@ -16,7 +15,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sample_importance import config_checks
-from sample_importance.cli import CONFIG_DIR, check_command_line, ddp_multirun_job, exit_on_user_error
+from sample_importance.cli import (
+    CONFIG_DIR,
+    check_command_line,
+    ddp_multirun_job,
+    exit_on_user_error,
+    user_error_of,
+)
 
 
 log = logging.getLogger(__name__)
@@ -56,12 +61,38 @@ def build_classifier(cfg: DictConfig, datamodule):
                            datamodule.num_classes, score_channels_last=cfg.model.get("score_channels_last", True))
 
 
+def sampler_callback(cfg: DictConfig):
+    """The run's sampler callback (``sampler/base.py``), its settings checked against the schedule.
+
+    A wrong value is the constructor's ``ConfigError`` itself, not Hydra's wrapper around it.
+    """
+    from hydra.errors import InstantiationException
+
+    try:
+        sampler = instantiate(cfg.sampler)
+    except InstantiationException as error:
+        raise (user_error_of(error) or error) from None
+    sampler.validate(int(cfg.schedule.max_epochs))
+    return sampler
+
+
+def make_logger(logger_cfg: DictConfig, purge_step: int | None):
+    """A logger; a TensorBoard one drops its events from ``purge_step`` on (a resume, see ``build``)."""
+    from hydra.utils import get_class
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    if purge_step and issubclass(get_class(logger_cfg._target_), TensorBoardLogger):
+        return instantiate(logger_cfg, purge_step=purge_step)
+    return instantiate(logger_cfg)
+
+
 def build(cfg: DictConfig, checkpoint_step: int | None = None):
     """Everything a run needs, from the composed config.
 
     ``checkpoint_step``: the step of the checkpoint the run resumes from, when the caller has read
     it already (``train``'s start check); otherwise the checkpoint is checked here.
     """
+    from pytorch_lightning.callbacks import ProgressBar
     from pytorch_lightning.plugins.environments import SLURMEnvironment
 
     from sample_importance import run_folder, run_record
@@ -80,19 +111,20 @@ def build(cfg: DictConfig, checkpoint_step: int | None = None):
         run_record.wait_past_event_files(Path(cfg.paths.output_dir))
     datamodule = instantiate(cfg.dataset)
     module = build_classifier(cfg, datamodule)
-    strategy = instantiate(cfg.sampler)
-    strategy.validate(cfg.schedule.max_epochs)
-    # The strategy first: at a batch end it records per-sample values before any checkpoint is written.
-    callbacks = [SeedEachStep(cfg.seed), strategy] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
-                              if cfg.trainer.get("enable_progress_bar", True) or "ProgressBar" not in c.get("_target_", "")]
+    sampler = sampler_callback(cfg)
+    module.sample_loss_weight = sampler.sample_loss_weight
+    # The sampler first: at a batch end it records per-sample values before any checkpoint is written.
+    callbacks = [SeedEachStep(cfg.seed), sampler]
+    callbacks += [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it must not show
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     callbacks.append(run_folder.SettingsInCheckpoint(run_folder.run_settings(cfg)))
-    loggers = [instantiate(c, **({"purge_step": purge_step} if purge_step and "TensorBoard" in c._target_ else {}))
-               for c in (cfg.get("logger") or {}).values()]
+    loggers = [make_logger(c, purge_step) for c in (cfg.get("logger") or {}).values()]
     plugins = [AtomicCheckpointIO()]  # checkpoints written whole or not at all
     if SLURMEnvironment.detect():
         plugins.append(SLURMEnvironment(auto_requeue=False))  # submitit owns requeueing (callbacks/preemption.py)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
-    return datamodule, module, strategy, trainer, ckpt_path
+    return datamodule, module, sampler, trainer, ckpt_path
 
 
 def lower_burn_in_for_debug(cfg: DictConfig) -> str | None:
@@ -111,6 +143,7 @@ def lower_burn_in_for_debug(cfg: DictConfig) -> str | None:
 def train(cfg: DictConfig) -> dict:
     debug_note = lower_burn_in_for_debug(cfg)
     config_checks.validate(cfg)
+    sampler_callback(cfg)  # its constructor and validate check the sampler's values
     from sample_importance import run_folder, run_record
 
     # Every refusal (folder in use, unreadable checkpoint, changed settings) comes before the
@@ -137,12 +170,12 @@ def train_in_folder(cfg: DictConfig, checkpoint_step: int | None = None) -> dict
     torch.set_float32_matmul_precision("high")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with ddp_multirun_job():
-        datamodule, module, strategy, trainer, ckpt_path = build(cfg, checkpoint_step)
+        datamodule, module, sampler, trainer, ckpt_path = build(cfg, checkpoint_step)
         if ckpt_path and trainer.is_global_zero:
             print(f"resuming from {ckpt_path}", flush=True)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         trainer.test(module, datamodule=datamodule, verbose=False)
-    summary = run_record.summarize(cfg, trainer, datamodule, module, strategy, time.time() - started)
+    summary = run_record.summarize(cfg, trainer, datamodule, module, sampler, time.time() - started)
     summary.update(run_folder.settings_changed_on_resume(trainer))
     if trainer.is_global_zero:
         output_dir = Path(cfg.paths.output_dir)

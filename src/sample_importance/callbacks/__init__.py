@@ -1,1 +1,1 @@
-"""Callbacks that are not a sampling strategy (those live in ``sampler/``)."""
+"""Callbacks that are not the run's sampler callback (that lives in ``sampler/``)."""

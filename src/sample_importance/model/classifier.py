@@ -20,6 +20,15 @@ def to_channels_last(_module, args):
     return (images, *args[1:])
 
 
+def gather_from_ranks(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Each tensor concatenated over all DDP ranks (uneven lengths allowed); unchanged in one process."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return list(tensors)
+    from torchmetrics.utilities.distributed import gather_all_tensors
+
+    return [torch.cat(gather_all_tensors(t.contiguous())) for t in tensors]
+
+
 class ImageClassifier(pl.LightningModule):
     """Classifier whose training step keeps every sample's loss and index visible to callbacks.
 
@@ -32,9 +41,10 @@ class ImageClassifier(pl.LightningModule):
             ``scoring_network``).
 
     ``training_step`` returns ``{"loss", "index", "target", "logits", "sample_loss"}`` so that
-    strategies reading per-sample values (prioritized sampling, SPV, InfoBatch) get them from
-    ``on_train_batch_end`` without a second forward pass. A strategy that reweights the loss
-    sets ``sample_loss_weight``: a function of the batch's indices returning per-sample factors.
+    samplers that follow per-sample values (the loss, p_true) read them in
+    ``on_train_batch_end`` without a second forward pass. ``sample_loss_weight`` is the run's
+    sampler's hook of that name (``sampler/base.py``; train.py hands it over): None, or a
+    function of the batch's indices returning per-sample loss factors.
     """
 
     def __init__(self, net: nn.Module, loss: nn.Module, schedule, num_classes: int,
@@ -132,7 +142,7 @@ class ImageClassifier(pl.LightningModule):
     def steps_per_epoch(self) -> int:
         """T_e = floor(samples per rank / batch per rank), capped by ``limit_train_batches``."""
         datamodule = self.trainer.datamodule
-        # num_samples, not len(): the full epoch, also while InfoBatch draws a shorter pruned one.
+        # num_samples, not len(): the full epoch, also while a sampler draws a shorter one (set_subset).
         steps = datamodule.train_sampler().num_samples // datamodule.per_device_batch_size()
         limit = self.trainer.limit_train_batches
         if isinstance(limit, int):
@@ -160,11 +170,7 @@ class ImageClassifier(pl.LightningModule):
         preds, targets = torch.cat(self._eval_preds), torch.cat(self._eval_targets)
         losses = torch.cat(self._eval_losses)
         self._eval_preds, self._eval_targets, self._eval_losses = [], [], []
-        if self.trainer.world_size > 1:
-            from torchmetrics.utilities.distributed import gather_all_tensors
-
-            preds, targets = torch.cat(gather_all_tensors(preds)), torch.cat(gather_all_tensors(targets))
-            losses = torch.cat(gather_all_tensors(losses))
+        preds, targets, losses = gather_from_ranks(preds, targets, losses)
         metrics = {"acc": multiclass_accuracy(preds, targets, self.num_classes, average="micro"), "loss": losses.mean()}
         per_class = multiclass_accuracy(preds, targets, self.num_classes, average="none")
         datamodule = self.trainer.datamodule
@@ -239,7 +245,7 @@ class ImageClassifier(pl.LightningModule):
         self.test_acc_history = [tuple(item) for item in checkpoint.get("test_acc_history", [])]
         self.last_test_metrics = checkpoint.get("last_test_metrics")
 
-    # -- scoring: per-sample softmax probability of the true class -------------------------
+    # -- scoring (sampler/importance.py's scoring pass runs it) ----------------------------
     def scoring_network(self) -> nn.Module:
         """The network a scoring pass runs, in eval mode.
 
@@ -254,21 +260,3 @@ class ImageClassifier(pl.LightningModule):
             net = copy.deepcopy(net).to(memory_format=torch.channels_last)
             net.register_forward_pre_hook(to_channels_last)
         return net.eval()
-
-    @torch.no_grad()
-    def predict_p_true(self, dataloader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(index, label, p_true) for this rank's share of ``dataloader``, in eval mode, on the model's device."""
-        was_training = self.training
-        self.eval()
-        net = self.scoring_network()
-        indices, labels, p_true = [], [], []
-        try:
-            for images, targets, index in dataloader:
-                images, targets = images.to(self.device, non_blocking=True), targets.to(self.device)
-                probabilities = torch.softmax(net(images).float(), dim=1)
-                p_true.append(probabilities.gather(1, targets[:, None]).squeeze(1))
-                indices.append(index.to(self.device))
-                labels.append(targets)
-        finally:
-            self.train(was_training)
-        return torch.cat(indices), torch.cat(labels), torch.cat(p_true)

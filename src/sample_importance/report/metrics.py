@@ -117,9 +117,15 @@ def speedup_curve(baseline: Baseline, steps: np.ndarray, acc: np.ndarray, eps_va
 
 
 # -- sample and class importance (Section 4.2, Appendix B) ----------------------------------
-def class_importance(weights: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """w-bar^c = sum of the weights of class c over the sum of all weights."""
-    totals = np.bincount(np.asarray(labels, dtype=np.int64), weights=np.asarray(weights, dtype=float),
+def class_importance(weights, labels, num_classes: int) -> np.ndarray:
+    """w-bar^c = sum of the weights of class c over the sum of all weights (the paper's class importance).
+
+    The weights are divided by their largest first: the same shares, and sums that stay finite for
+    any finite weights (two weights of 1e308 sum to infinity).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    top = weights.max() if weights.size else 0.0
+    totals = np.bincount(np.asarray(labels, dtype=np.int64), weights=weights / top if top > 0 else weights,
                          minlength=num_classes)
     return totals / totals.sum()
 
@@ -138,8 +144,16 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ((ends - counts + 1 + ends) / 2.0)[inverse]
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation: Pearson's on the average ranks; NaN when either side is constant."""
+def spearman(a, b) -> float:
+    """Spearman's rank correlation: Pearson's on the average ranks.
+
+    Identical vectors give 1, constant ones included (the ranks agree exactly: gamma = 0 weights
+    of two seeds, or of two epochs for ``burn_in_epochs=auto``, which then switches); otherwise a
+    constant side has no ranking to correlate and gives NaN.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if np.array_equal(a, b):
+        return 1.0
     ranks_a, ranks_b = average_ranks(a), average_ranks(b)
     if ranks_a.std() == 0 or ranks_b.std() == 0:
         return float("nan")

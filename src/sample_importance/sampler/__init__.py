@@ -1,1 +1,2 @@
-"""Who draws the training samples: the index sampler and the strategies (callbacks) that set its weights."""
+"""Who draws the training samples: the run's one IndexSampler and the sampler callbacks that steer it
+(``base.py``); the paper's method is ``importance.py``."""

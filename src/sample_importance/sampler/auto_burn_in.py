@@ -11,25 +11,37 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy.stats import spearmanr
 
-
-def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Spearman rank correlation with average ranks for ties; 1 for identical vectors, NaN if one is constant."""
-    if torch.equal(a, b):
-        return 1.0
-    rho = spearmanr(a.double().numpy(), b.double().numpy()).statistic
-    return float(rho)
+from sample_importance.config_checks import check_finite_number, check_int_at_least
+from sample_importance.errors import ConfigError
+from sample_importance.report.metrics import spearman
 
 
 class AutoBurnIn:
-    """Tracks consecutive weights during burn-in and says when to switch."""
+    """Tracks consecutive weights during burn-in and says when to switch.
+
+    Args:
+        threshold: ``sampler.auto_spearman_threshold``, the rho in [-1, 1] that ends the burn-in.
+        max_epochs: ``sampler.auto_max_burn_in_epochs``, the latest E (``validate`` caps it at the
+            run's max_epochs - 1).
+    """
 
     def __init__(self, threshold: float, max_epochs: int) -> None:
-        self.threshold = float(threshold)
-        self.max_epochs = int(max_epochs)
+        self.threshold = check_finite_number("sampler.auto_spearman_threshold", threshold)
+        if not -1 <= self.threshold <= 1:
+            raise ConfigError(f"sampler.auto_spearman_threshold must be in [-1, 1], got {threshold}")
+        self.max_burn_in = check_int_at_least("sampler.auto_max_burn_in_epochs", max_epochs, 1)
+        self.max_epochs = self.max_burn_in  # the latest E in this run
         self.previous: torch.Tensor | None = None
         self.history: list[tuple[int, float]] = []  # (epochs done, rho with the epoch before)
+
+    def hparams(self) -> dict:
+        return {"auto_spearman_threshold": self.threshold, "auto_max_burn_in_epochs": self.max_burn_in}
+
+    def validate(self, max_epochs: int) -> None:
+        if max_epochs < 2:
+            raise ConfigError(f"sampler.burn_in_epochs=auto needs schedule.max_epochs >= 2, got {max_epochs}")
+        self.max_epochs = min(self.max_burn_in, max_epochs - 1)
 
     @property
     def started(self) -> bool:
@@ -40,7 +52,7 @@ class AutoBurnIn:
         weights = weights.detach().double().cpu().clone()
         rho = None
         if self.previous is not None:
-            rho = spearman(self.previous, weights)
+            rho = spearman(self.previous.numpy(), weights.numpy())
             self.history.append((int(epochs_done), rho))
         self.previous = weights
         return rho

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import torch
 
-from sample_importance.sampler.diagnostics import class_shares
+from sample_importance.report.metrics import class_importance
 from sample_importance.sampler.importance import ImportanceSampling
 
 
 def class_level_weights(weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(per-sample W_{y_i} / n_{y_i}, the class importances W_c)."""
-    shares = class_shares(weights, labels, num_classes)
+    shares = torch.from_numpy(class_importance(weights.numpy(), labels.numpy(), num_classes))
     counts = torch.bincount(labels.long(), minlength=num_classes).double()
     per_sample = (shares / counts.clamp(min=1))[labels.long()]
     return per_sample, shares
 
 
 class ClassImportanceSampling(ImportanceSampling):
-    """The method's switch and options (E, gamma, score, weights_file, unbiased), with class-level weights."""
+    """The method's switch and every option of ``sampler=importance``, with class-level weights."""
 
     name = "class_importance"
 

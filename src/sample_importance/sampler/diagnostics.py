@@ -6,11 +6,18 @@ effective sample size, a small fraction of samples drawn, and a large top share.
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from sample_importance.errors import UserError
+from sample_importance.report.metrics import class_importance
+from sample_importance.sampler.base import SamplerCallback
 from sample_importance.sampler.index_sampler import scaled_to_max
+from sample_importance.torch_files import read_torch_file
 
 
 def tensorboard_writers(trainer: pl.Trainer) -> list:
@@ -22,9 +29,9 @@ def tensorboard_writers(trainer: pl.Trainer) -> list:
 def sampling_phase(trainer: pl.Trainer) -> tuple[int, str]:
     """(0 uniform or 1 weighted, a label) for the epoch the sampler is drawing now.
 
-    The label counts the burn-in of a strategy that has one: ``burn-in 2/5`` (``2/auto`` while
-    ``burn_in_epochs=auto`` has not chosen), then ``weighted``; ``uniform, pruned`` is an
-    InfoBatch epoch drawing from a subset.
+    The label counts the burn-in of a sampler that has one: ``burn-in 2/5`` (``2/auto`` while
+    ``burn_in_epochs=auto`` has not chosen), then ``weighted``; ``uniform, pruned`` is an epoch
+    drawn from a subset (InfoBatch's pruned epochs).
     """
     datamodule = getattr(trainer, "datamodule", None)
     sampler = datamodule.train_sampler() if hasattr(datamodule, "train_sampler") else None
@@ -34,16 +41,18 @@ def sampling_phase(trainer: pl.Trainer) -> tuple[int, str]:
         return 1, "weighted"
     if sampler.subset is not None:
         return 0, "uniform, pruned"
-    burn_in = next((cb.burn_in_epochs for cb in trainer.callbacks if hasattr(cb, "burn_in_epochs")), None)
+    burn_in = next((cb.burn_in_epochs for cb in trainer.callbacks if isinstance(cb, SamplerCallback)), None)
     if burn_in is None or burn_in == 0:
         return 0, "uniform"
     return 0, f"burn-in {trainer.current_epoch + 1}/{burn_in}"
 
 
-def class_shares(weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """The paper's class importance: sum of weights per class over the sum of all weights."""
-    totals = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels.long(), scaled_to_max(weights))
-    return totals / totals.sum()
+def log_class_shares(writer, tag: str, weights: torch.Tensor, labels: torch.Tensor, datamodule,
+                     step: int) -> None:
+    """One scalar per class, ``TAG/007_name``: the class's share of the weights (its class importance)."""
+    shares = class_importance(weights.numpy(), labels.numpy(), datamodule.num_classes)
+    for c, share in enumerate(shares.tolist()):
+        writer.add_scalar(f"{tag}/{c:03d}_{datamodule.class_names[c]}", share, step)
 
 
 def sampling_stats(weights: torch.Tensor, drawn: torch.Tensor | None = None) -> dict[str, float]:
@@ -76,19 +85,44 @@ def extreme_images_grid(datamodule, weights: torch.Tensor, labels: torch.Tensor)
     return grid
 
 
-def log_switch(trainer: pl.Trainer, datamodule, scores, weights: torch.Tensor, seconds: float) -> None:
-    step = trainer.global_step
+def log_switch(trainer: pl.Trainer, scores, weights: torch.Tensor, seconds: float,
+               chosen_burn_in: int | None = None) -> None:
+    """The switch in TensorBoard: weights, class shares, p_true and the easiest and hardest images
+    (where a model ran), the hardness of another ``score``, the E that ``burn_in_epochs=auto`` chose."""
+    datamodule, step = trainer.datamodule, trainer.global_step
     weights = scaled_to_max(weights)  # float32 holds the histogram: weights from a file may exceed its range
+    model_ran = bool(torch.isfinite(scores.p_true).all())
     for writer in tensorboard_writers(trainer):
         writer.add_histogram("importance/weight", weights.float(), step)
-        writer.add_histogram("importance/p_true", scores.p_true.float(), step)
-        writer.add_scalar("importance/scoring_time_s", seconds, step)
-        shares = class_shares(weights, scores.label, datamodule.num_classes)
-        for c, share in enumerate(shares.tolist()):
-            writer.add_scalar(f"importance/class_share/{c:03d}_{datamodule.class_names[c]}", share, step)
-        if hasattr(datamodule, "score_set") and hasattr(datamodule.score_set, "images"):
-            writer.add_image("importance/easiest_top_hardest_bottom", extreme_images_grid(datamodule, weights, scores.label), step)
+        log_class_shares(writer, "importance/class_share", weights, scores.label, datamodule, step)
+        if model_ran:
+            writer.add_histogram("importance/p_true", scores.p_true.float(), step)
+            writer.add_scalar("importance/scoring_time_s", seconds, step)
+            if hasattr(getattr(datamodule, "score_set", None), "images"):
+                grid = extreme_images_grid(datamodule, weights, scores.label)
+                writer.add_image("importance/easiest_top_hardest_bottom", grid, step)
+        if scores.score not in ("p_true", "weights_file"):
+            writer.add_histogram(f"importance/hardness_{scores.score}", scores.hardness.float(), step)
+            writer.add_scalar(f"importance/scoring_time_s/{scores.score}", seconds, step)
+        if chosen_burn_in is not None:
+            writer.add_scalar("importance/burn_in_epochs_chosen", chosen_burn_in, step)
         writer.flush()
+
+
+def log_switch_again(trainer: pl.Trainer, seconds: float, chosen_burn_in: int | None) -> None:
+    """``log_switch`` from the run's ``sample_weights.pt`` (a resume from the switch's checkpoint)."""
+    path = Path(trainer.default_root_dir) / "sample_weights.pt"
+    if not path.is_file():
+        return
+    try:
+        record = read_torch_file(path)
+    except UserError as error:
+        raise UserError(f"{error}; the checkpoint holds the weights, this file only the switch's record: "
+                        f"delete it to resume without it") from error
+    p_true = record["p_true"]
+    scores = SimpleNamespace(score=record.get("score", "p_true"), label=record["label"], p_true=p_true,
+                             hardness=record.get("hardness", 1.0 - p_true))
+    log_switch(trainer, scores, record["weight"], seconds, chosen_burn_in)
 
 
 class SamplingDiagnostics(Callback):
@@ -104,10 +138,8 @@ class SamplingDiagnostics(Callback):
         if sampler.weights is None or not writers:
             return
         stats = sampling_stats(sampler.weights, sampler.global_sequence(trainer.current_epoch))
-        labels = datamodule.train_set.labels
-        shares = class_shares(sampler.weights, labels, datamodule.num_classes)
         for writer in writers:
             for name, value in stats.items():
                 writer.add_scalar(f"sampling/{name}", value, trainer.global_step)
-            for c, share in enumerate(shares.tolist()):
-                writer.add_scalar(f"sampling/class_share/{c:03d}_{datamodule.class_names[c]}", share, trainer.global_step)
+            log_class_shares(writer, "sampling/class_share", sampler.weights, datamodule.train_set.labels,
+                             datamodule, trainer.global_step)

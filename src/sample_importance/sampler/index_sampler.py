@@ -135,7 +135,7 @@ class IndexSampler(DistributedSampler):
         self.skip_epoch: int | None = None  # see resume_mid_epoch
         self.skip_per_rank = 0
         # Weighted draws per chunk of this many global indices (None: CHUNK_SIZE). Each chunk reads
-        # the weights when it is drawn, so a strategy that updates them every batch sets it to the
+        # the weights when it is drawn, so a sampler callback that updates them every batch sets it to the
         # global batch size: batch t is then drawn from the weights of that moment (see online.py).
         self.draw_chunk_size: int | None = None
         # Uniform draws over these sample indices only (None: all); InfoBatch's pruned epochs.
@@ -263,7 +263,7 @@ class TrainingDraws(DistributedSampler):
     """The training loader's view of an ``IndexSampler``: its draws as ``Draw`` tuples.
 
     Everything else (epoch, weights, length, ``set_epoch``) is the wrapped sampler's, so
-    strategies keep working on ``datamodule.sampler``. A ``DistributedSampler`` so that
+    sampler callbacks keep working on ``datamodule.sampler``. A ``DistributedSampler`` so that
     Lightning leaves it in place, as it does the sampler itself.
     """
 

@@ -2,7 +2,7 @@
 
 Every epoch e < delta * max_epochs: among the samples whose last seen training loss is below
 the mean of the last seen losses, a random fraction r is left out of the epoch, and the loss of
-the kept ones is multiplied by 1 / (1 - r) (``pl_module.sample_loss_weight``), so the expected
+the kept ones is multiplied by 1 / (1 - r) (the ``sample_loss_weight`` hook), so the expected
 gradient matches the full epoch. The epoch is a permutation of the kept samples (no
 replacement), so it is shorter: that is the saving. The last epochs (e >= delta * max_epochs,
 defaults r = 0.5, delta = 0.875) use the full data without rescaling ("annealing").
@@ -35,11 +35,11 @@ import logging
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 
 from sample_importance.config_checks import check_finite_number
 from sample_importance.errors import ConfigError, UserError
 from sample_importance.sampler import diagnostics
+from sample_importance.sampler.base import SamplerCallback
 from sample_importance.sampler.updating import LatestValues, gather_batch, loss_of
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def select_kept(loss: torch.Tensor, seen: torch.Tensor, prune_fraction: float, g
     return keep.nonzero().flatten(), rescaled, threshold
 
 
-class InfoBatch(Callback):
+class InfoBatch(SamplerCallback):
     """Random pruning of low-loss samples with loss rescaling, full data in the last epochs.
 
     Args:
@@ -103,7 +103,7 @@ class InfoBatch(Callback):
         self.epoch_start_step = 0  # global step when the current epoch began
         self._factors: torch.Tensor | None = None
 
-    # -- the interface every strategy has ---------------------------------------------------
+    # -- the SamplerCallback contract --------------------------------------------------------
     def hparams(self) -> dict:
         return {"prune_fraction": self.prune_fraction, "pruning_epochs_fraction": self.pruning_epochs_fraction}
 
@@ -128,7 +128,8 @@ class InfoBatch(Callback):
         }
 
     # -- the loss factor the module applies ---------------------------------------------------
-    def loss_factors(self, index: torch.Tensor) -> torch.Tensor:
+    def sample_loss_weight(self, index: torch.Tensor) -> torch.Tensor:
+        """The loss factor of each sample of a batch (the ``SamplerCallback`` hook)."""
         if self.rescaled is None:
             return torch.ones(len(index), device=index.device)
         if self._factors is None or self._factors.device != index.device:
@@ -164,7 +165,6 @@ class InfoBatch(Callback):
         # A pruned epoch's loader must be rebuilt to have the pruned length (module docstring).
         trainer.reload_dataloaders_every_n_epochs = 1
         self.full_steps_per_epoch = pl_module.steps_per_epoch()
-        pl_module.sample_loss_weight = self.loss_factors
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_start_step = trainer.global_step

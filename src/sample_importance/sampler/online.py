@@ -7,21 +7,25 @@ augmented, as trained), replaces the stored p_i of the samples in it, and the we
 recomputed after every ``refresh_every_n_batches`` batches. The sampler draws one global batch
 at a time, so batch t is drawn from the weights as batch t - 1 left them (with loader workers,
 ``prefetch_factor x num_workers`` batches later; see ``updating.py``). The paper reports that
-this online variant does worse than computing the weights once.
+this online variant does worse than computing the weights once. ``sample_weights.pt`` records
+the weights of the scoring pass, as ``sampler=importance`` does (the report's class importance).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
-from sample_importance.config_checks import check_finite_number
-from sample_importance.errors import ConfigError
 from sample_importance.sampler import diagnostics
-from sample_importance.sampler.importance import importance_weights
-from sample_importance.sampler.scoring import score_training_set
+from sample_importance.sampler.importance import (
+    check_weight_settings,
+    importance_weights,
+    save_sample_weights,
+    scoring_pass,
+)
 from sample_importance.sampler.updating import LatestValues, UpdatingSampling, p_true_of
 
 log = logging.getLogger(__name__)
@@ -44,10 +48,7 @@ class OnlineImportanceSampling(UpdatingSampling):
     def __init__(self, burn_in_epochs: int = 5, gamma: float = 0.5, weight_floor: float = 0.0,
                  refresh_every_n_batches: int = 1) -> None:
         super().__init__(burn_in_epochs, refresh_every_n_batches)
-        self.gamma = check_finite_number("sampler.gamma", gamma)
-        if check_finite_number("sampler.weight_floor", weight_floor) < 0:
-            raise ConfigError(f"sampler.weight_floor must be >= 0, got {weight_floor}")
-        self.weight_floor = float(weight_floor)
+        self.gamma, self.weight_floor = check_weight_settings(gamma, weight_floor)
         self.scoring_seconds = 0.0
         self.fallback_refreshes = 0  # refreshes where every weight was zero (drawn uniformly)
 
@@ -58,13 +59,18 @@ class OnlineImportanceSampling(UpdatingSampling):
         return p_true_of(outputs)
 
     def start_weighting(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        scores = score_training_set(pl_module, trainer.datamodule)  # collective: every rank
+        scores = scoring_pass(pl_module, trainer.datamodule)  # collective: every rank
         self.store.value = scores.p_true.double().clone()
         self.store.seen.fill_(True)
         self.scoring_seconds = scores.seconds
         super().start_weighting(trainer, pl_module)
         weights = trainer.datamodule.train_sampler().weights
-        diagnostics.log_switch(trainer, trainer.datamodule, scores, weights, scores.seconds)
+        if trainer.is_global_zero:  # the weights at the switch, as sampler=importance records them
+            fallback = "uniform" if self.fallback_refreshes else ""
+            save_sample_weights(Path(trainer.default_root_dir) / "sample_weights.pt", self.burn_in_epochs,
+                                self.gamma, scores, weights, fallback=fallback, unbiased=False,
+                                weight_floor=self.weight_floor, score="p_true")
+        diagnostics.log_switch(trainer, scores, weights, scores.seconds)
         log.info("sampler switched to online importance weights after epoch %d (scoring took %.2f s)",
                  self.burn_in_epochs, scores.seconds)
 

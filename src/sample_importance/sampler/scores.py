@@ -1,6 +1,6 @@
-"""Importance sources: what makes a sample "hard", one small function each, feeding one sampler.
+"""``sampler.score``: what makes a sample "hard", one small function each, for the method's weights.
 
-Every source gives a per-sample hardness h_i >= 0 (larger = more important); the method's
+Every score gives a per-sample hardness h_i >= 0 (larger = more important); the method's
 weights are then w_i = h_i^gamma (``importance.hardness_weights``). ``p_true`` is the paper's
 Eq. (4), h = 1 - p_true; the others are the metrics of Appendix E.2 and the random-weights
 ablation:
@@ -15,59 +15,24 @@ grad_norm      || d loss_i / d theta ||_2 over all parameters       one per-samp
 random         Uniform(0, 1), seeded by the run's seed              none
 =============  ===================================================  ==========================
 
-All model-based sources score the un-augmented training set in eval mode on every rank's
-shard and gather by sample index (collective: call on all ranks).
+All model-based metrics ride on the method's one scoring pass (``importance.scoring_pass``):
+the un-augmented training set in eval mode on every rank's shard, gathered by sample index.
+Each is a function ``(module, logits, images, targets) -> hardness (B,)``.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-
-from sample_importance.config_checks import SAMPLER_SCORES
-from sample_importance.errors import TrainingDiverged
-from sample_importance.sampler.scoring import gather_from_ranks, scatter_by_index, score_training_set
-
-SCORE_NAMES = SAMPLER_SCORES
 
 # Samples per vmap call in the per-sample gradient pass: memory grows as chunk x parameters
 # (64 x 23M floats, ResNet-50, is about 6 GB).
 GRAD_NORM_CHUNK_SIZE = 64
 
 
-@dataclass
-class Hardness:
-    """Per-sample values in index order 0..N-1 (float64 on the CPU).
-
-    ``p_true`` is NaN where the source did not run the model (``random``).
-    """
-
-    score: str
-    label: torch.Tensor
-    p_true: torch.Tensor
-    hardness: torch.Tensor
-    seconds: float
-
-
-# -- per-batch sources: (module, images, targets) -> (p_true, hardness), both (B,) -----------
-def probabilities(module, images: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(module(images).float(), dim=1)
-
-
-@torch.no_grad()
-def batch_p_true(module, images, targets):
-    p_true = probabilities(module, images).gather(1, targets[:, None]).squeeze(1)
-    return p_true, 1.0 - p_true
-
-
-@torch.no_grad()
-def batch_loss(module, images, targets):
-    logits = module(images)
-    p_true = torch.softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
-    return p_true, module.loss(logits, targets).float()
+def loss_metric(module, logits, images, targets) -> torch.Tensor:
+    """The run's per-sample training loss."""
+    return module.loss(logits, targets).float()
 
 
 def el2n_of(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -76,10 +41,8 @@ def el2n_of(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (probs - onehot).norm(dim=1)
 
 
-@torch.no_grad()
-def batch_el2n(module, images, targets):
-    probs = probabilities(module, images)
-    return probs.gather(1, targets[:, None]).squeeze(1), el2n_of(probs, targets)
+def el2n_metric(module, logits, images, targets) -> torch.Tensor:
+    return el2n_of(torch.softmax(logits.float(), dim=1), targets)
 
 
 def per_sample_grad_norms(net: torch.nn.Module, loss, images, targets, chunk_size: int = GRAD_NORM_CHUNK_SIZE):
@@ -103,31 +66,12 @@ def per_sample_grad_norms(net: torch.nn.Module, loss, images, targets, chunk_siz
     return squared.sqrt()
 
 
-def batch_grad_norm(module, images, targets):
-    with torch.no_grad():
-        p_true = probabilities(module, images).gather(1, targets[:, None]).squeeze(1)
-    return p_true, per_sample_grad_norms(module.net, module.loss, images, targets)
+def grad_norm_metric(module, logits, images, targets) -> torch.Tensor:
+    return per_sample_grad_norms(module.net, module.loss, images, targets)
 
 
-BATCH_SOURCES = {"p_true": batch_p_true, "loss": batch_loss, "el2n": batch_el2n, "grad_norm": batch_grad_norm}
-
-
-def run_source(module, dataloader, source) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(index, label, p_true, hardness) for this rank's share of ``dataloader``, in eval mode."""
-    was_training = module.training
-    module.eval()
-    indices, labels, p_true, hardness = [], [], [], []
-    try:
-        for images, targets, index in dataloader:
-            images, targets = images.to(module.device, non_blocking=True), targets.to(module.device)
-            batch_p, batch_h = source(module, images, targets)
-            indices.append(index.to(module.device))
-            labels.append(targets)
-            p_true.append(batch_p.float())
-            hardness.append(batch_h.double())
-    finally:
-        module.train(was_training)
-    return torch.cat(indices), torch.cat(labels), torch.cat(p_true), torch.cat(hardness)
+METRICS = {"loss": loss_metric, "el2n": el2n_metric, "grad_norm": grad_norm_metric}
+SCORE_NAMES = ("p_true", *METRICS, "random")
 
 
 def random_hardness(num_samples: int, seed: int) -> torch.Tensor:
@@ -135,32 +79,3 @@ def random_hardness(num_samples: int, seed: int) -> torch.Tensor:
     state = np.random.SeedSequence([seed, 0x52414E44]).generate_state(2, dtype=np.uint32)
     generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
     return torch.rand(num_samples, generator=generator, dtype=torch.float64)
-
-
-def score_hardness(module, datamodule, score: str, seed: int = 0) -> Hardness:
-    """Every training sample's hardness under ``score`` (see the module's table). Collective."""
-    if score not in SCORE_NAMES:
-        raise ValueError(f"unknown score {score!r}; one of {SCORE_NAMES}")
-    start = time.perf_counter()
-    num_samples = datamodule.num_train
-    if score == "random":
-        labels = datamodule.train_set.labels.clone()
-        p_true = torch.full((num_samples,), float("nan"), dtype=torch.float64)
-        return Hardness(score, labels, p_true, random_hardness(num_samples, seed), time.perf_counter() - start)
-    if score == "p_true":  # the method's own scoring pass, unchanged
-        scores = score_training_set(module, datamodule)
-        return Hardness(score, scores.label, scores.p_true, 1.0 - scores.p_true, scores.seconds)
-    index, label, p_true, hardness = run_source(module, datamodule.scoring_dataloader(), BATCH_SOURCES[score])
-    index, label, p_true, hardness = gather_from_ranks(index, label, p_true, hardness)
-    labels = scatter_by_index(index, label, num_samples)
-    if torch.isnan(labels).any():
-        raise RuntimeError(f"scoring pass missed {int(torch.isnan(labels).sum())} training samples")
-    values = scatter_by_index(index, hardness, num_samples)
-    bad = int((~torch.isfinite(values)).sum())
-    if bad:
-        raise TrainingDiverged(
-            f"score={score} is NaN or infinite for {bad} of {num_samples} training samples (the model diverged: "
-            f"lower schedule.lr); the last good checkpoint is checkpoints/last.ckpt"
-        )
-    return Hardness(score, labels.long(), scatter_by_index(index, p_true, num_samples), values,
-                    time.perf_counter() - start)

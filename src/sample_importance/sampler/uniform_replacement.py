@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
+
+from sample_importance.sampler.base import SamplerCallback
 
 
-class UniformReplacement(Callback):
+class UniformReplacement(SamplerCallback):
     """All weights 1 on the sampler from epoch 0: uniform, with replacement, N draws per epoch.
 
     The method with gamma = 0 draws the same way but only after E epochs without replacement.
@@ -16,16 +17,7 @@ class UniformReplacement(Callback):
 
     name = "uniform_replacement"
 
-    def hparams(self) -> dict:
-        return {}
-
-    def validate(self, max_epochs: int) -> None:
-        """Nothing to check."""
-
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         sampler = trainer.datamodule.train_sampler()
         if sampler.weights is None:
             sampler.set_weights(torch.ones(sampler.dataset_size, dtype=torch.float64))
-
-    def summary(self) -> dict:
-        return {}

@@ -1,4 +1,4 @@
-"""Strategies whose weights follow the training forward passes: SPV, prioritized, online importance.
+"""Samplers whose weights follow the training forward passes: SPV, prioritized, online importance.
 
 Per-sample values (p_true, the loss) are read from every batch's ``training_step`` outputs in
 ``on_train_batch_end`` (no second forward pass) and gathered across ranks right away, so every
@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 
 from sample_importance.config_checks import check_burn_in, check_int_at_least
 from sample_importance.errors import UserError
-from sample_importance.sampler.scoring import gather_from_ranks
+from sample_importance.model.classifier import gather_from_ranks
+from sample_importance.sampler.base import SamplerCallback
+from sample_importance.sampler.importance import p_true
 
 
 # -- per-sample values of a batch -----------------------------------------------------------
 def p_true_of(outputs: dict) -> torch.Tensor:
     """Softmax probability of the true class, from the training forward pass's logits."""
-    probabilities = torch.softmax(outputs["logits"].float(), dim=1)
-    return probabilities.gather(1, outputs["target"][:, None].long()).squeeze(1)
+    return p_true(outputs["logits"], outputs["target"])
 
 
 def loss_of(outputs: dict) -> torch.Tensor:
@@ -132,7 +132,7 @@ class RunningMoments:
 
 
 # -- the shared callback ----------------------------------------------------------------------
-class UpdatingSampling(Callback):
+class UpdatingSampling(SamplerCallback):
     """Uniform for ``burn_in_epochs``, then draws by weights recomputed from the values seen.
 
     Subclasses define ``new_store(num_samples)``, ``batch_values(outputs)``,
@@ -169,7 +169,7 @@ class UpdatingSampling(Callback):
         self.weighting = True
         self.refresh(trainer)
 
-    # -- the interface every strategy has ---------------------------------------------------
+    # -- the SamplerCallback contract --------------------------------------------------------
     def hparams(self) -> dict:
         return {"burn_in_epochs": self.burn_in_epochs, "refresh_every_n_batches": self.refresh_every_n_batches}
 
