@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,20 @@ class Arm:
 
     @property
     def dataset(self) -> str:
-        return str(self.summary().get("dataset", ""))
+        """The data set as a source and its options: ``fashion_mnist``, ``fashion_mnist x5`` (20% of the
+        classes replicated 5 times), ``fashion_mnist multiaug`` (every image under each policy).
+        Runs made before imbalance and policies became dataset options named them in the choice
+        (``fashion_mnist_imbalanced_a5``, ``fashion_mnist_multiaug``); both read the same."""
+        name = str(self.summary().get("dataset", ""))
+        data = ((self.runs[0].config or {}).get("dataset") or {}) if self.runs else {}
+        imbalance = data.get("imbalance") if isinstance(data.get("imbalance"), dict) else {}
+        replication = imbalance.get("replication")
+        old = re.fullmatch(r"(.*)_imbalanced_a(\d+)", name)
+        if old:
+            name, replication = old.group(1), int(old.group(2))
+        multiaug = name.endswith("_multiaug") or bool(data.get("augmentation_policies"))
+        name = name.removesuffix("_multiaug")
+        return name + (f" x{replication}" if replication else "") + (" multiaug" if multiaug else "")
 
     def best(self) -> np.ndarray:
         return np.asarray(self.row["best_acc_per_seed"], dtype=float)
@@ -455,7 +469,7 @@ def claim_c3(reports: dict, out: Path) -> tuple[str, list[str], str]:
         return UNTESTABLE, ["No report: run `make claims CLAIMS=C3`."], ""
     lines, checks, ratios = [], [], {}
     rows = []
-    for dataset, copies in (("fashion_mnist_imbalanced_a5", 5), ("fashion_mnist_imbalanced_a20", 20)):
+    for dataset, copies in (("fashion_mnist x5", 5), ("fashion_mnist x20", 20)):
         ours = report.one(dataset=dataset, method="ours")
         scan = report.one(dataset=dataset, method="sgd_scan")
         if ours is None or scan is None:
@@ -532,13 +546,13 @@ def claim_c4(reports: dict, out: Path) -> tuple[str, list[str], str]:
     report, plain = reports.get("C4"), reports.get("C1")
     if report is None:
         return UNTESTABLE, ["No report: run `make claims CLAIMS=C4`."], ""
-    ours = report.one(dataset="fashion_mnist_multiaug", method="ours")
+    ours = report.one(dataset="fashion_mnist multiaug", method="ours")
     if ours is None:
         return UNTESTABLE, ["No finished run of the method on the multi-augmentation set."], ""
     lines, checks, rows = [], [], [["**ours**", acc(ours), speed(ours), ""]]
     others = []
     for name, method in COMPETITORS:
-        other = report.one(dataset="fashion_mnist_multiaug", method=method)
+        other = report.one(dataset="fashion_mnist multiaug", method=method)
         if other is None:
             continue
         others.append(other)
