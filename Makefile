@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data
 ARGS ?=
 
-.PHONY: install data train test test-slow test-all lint format tensorboard report bench gpu-check wheels study clean
+.PHONY: install data train test test-slow test-all lint format tensorboard report bench gpu-check wheels study claims clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,12 @@ wheels: $(STAMP)
 # The CPU convergence study (about 20 minutes on 2 cores, 80 runs): logs/study/<time>/ with its reports.
 study: data
 	PY=$(PY) scripts/study.sh $(ARGS)
+
+# The CPU experiments behind each claim of the paper and CLAIMS.md written from them (scripts/claims.sh:
+# about 260 runs, 4 seeds). CLAIMS="C1 C3" runs a subset; sweeps finished in logs/claims are not rerun.
+CLAIMS ?=
+claims: data
+	PY=$(PY) CLAIMS="$(CLAIMS)" scripts/claims.sh $(ARGS)
 
 clean:
 	rm -rf logs/runs logs/multiruns logs/debug logs/scores .pytest_cache
