@@ -49,8 +49,11 @@ declare -A CLAIM_SWEEPS=(
   [C4]="table2"
   [C5]="table1 fig08 fig10 online metrics unbiased random el2n_prop"
 )
-# EL2N's scores (10 LeNets x 2 epochs per data set) that table1, table2 and el2n_prop read.
-declare -A EL2N_FOR=([table1]="fashion_mnist digits" [table2]="fashion_mnist_multiaug" [el2n_prop]="fashion_mnist digits")
+# EL2N's scores (10 LeNets x 2 epochs per data set) that table1, table2 and el2n_prop read, as
+# DATASET:FOLDER (the sweep's dataset choice, and the folder under cpu/el2n/ its experiment reads).
+declare -A EL2N_FOR=([table1]="fashion_mnist:fashion_mnist digits:digits"
+                     [table2]="fashion_mnist:fashion_mnist_multiaug"
+                     [el2n_prop]="fashion_mnist:fashion_mnist digits:digits")
 
 folder_of() {
   case $1 in
@@ -68,14 +71,15 @@ for claim in $CLAIMS; do
   done
 done
 
-el2n_scores() {  # el2n_scores SWEEP DATASET: the scores file the sweep's EL2N arm reads, once
-  local sweep=$1 dataset=$2 out="$DIR/cpu/el2n/$2"
+el2n_scores() {  # el2n_scores SWEEP DATASET:FOLDER: the scores file the sweep's EL2N arm reads, once
+  local sweep=$1 dataset=${2%%:*} name=${2#*:}
+  local out="$DIR/cpu/el2n/$name"
   [ -f "$out/el2n_scores.pt" ] && return 0
-  echo "== el2n scores: $dataset ($(date -u +%H:%M:%S))"
+  echo "== el2n scores: $name ($(date -u +%H:%M:%S))"
   # shellcheck disable=SC2086  # EXTRA is a list of overrides
   "$PY" -m sample_importance.el2n "experiment=${SPEC[$sweep]%%|*}" method=sgd_scan "dataset=$dataset" el2n.epochs=2 \
     seed=2020 paths.log_dir="$DIR" hydra.run.dir="$out" trainer.enable_progress_bar=false $EXTRA \
-    > "$DIR/el2n_$dataset.log" 2>&1 || { echo "   el2n $dataset FAILED: see $DIR/el2n_$dataset.log"; return 1; }
+    > "$DIR/el2n_$name.log" 2>&1 || { echo "   el2n $name FAILED: see $DIR/el2n_$name.log"; return 1; }
 }
 
 sweep() {  # sweep NAME: one Hydra multirun, its output in $DIR/NAME.log
@@ -103,7 +107,7 @@ sweep() {  # sweep NAME: one Hydra multirun, its output in $DIR/NAME.log
 
 failed=0
 for name in "${wanted[@]}"; do
-  for dataset in ${EL2N_FOR[$name]:-}; do el2n_scores "$name" "$dataset" || failed=1; done
+  for scores in ${EL2N_FOR[$name]:-}; do el2n_scores "$name" "$scores" || failed=1; done
 done
 # fig12 reads fig03's and fig11's weights: it runs after every other sweep has ended.
 for name in "${wanted[@]}"; do
