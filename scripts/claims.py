@@ -12,6 +12,7 @@ verdicts, the baselines' departures from their reference code) is kept as it is.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import sys
@@ -681,42 +682,136 @@ CLAIMS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": 
 
 
 # -- GPU scale -----------------------------------------------------------------------------------
-def sweep_size(path: Path) -> int | None:
-    """Runs in a paper experiment's sweep: the product of its sweeper's comma-separated lists."""
-    import yaml
+# The paper's data sets by their published sizes: training images, classes, image side.
+PAPER_DATA = {("CIFARSource", 10): (50_000, 10, 32), ("CIFARSource", 100): (50_000, 100, 32),
+              ("ImageFolderSource", 1000): (1_281_167, 1000, 224)}
+# App. A.2.3: about 700 A100 hours for every experiment the paper shows (main text and appendix).
+PAPER_GPU_HOURS = 700.0
+# Sweep keys that choose the method or the seed, not the data, model or schedule a job trains.
+COST_FREE_KEYS = ("seed=", "method=", "sampler.", "loss.")
 
-    data = yaml.safe_load(path.read_text()) or {}
-    params = ((data.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-    sizes = [len(str(v).split(",")) for v in params.values()]
-    return int(np.prod(sizes)) if sizes else 1
+
+def sweep_jobs(name: str) -> list[list[str]]:
+    """The overrides of every job of ``experiment=paper/NAME``'s sweep, as Hydra's basic sweeper makes them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.select(compose([f"experiment=paper/{name}"]), "hydra.sweeper.params") or {}
+    parser, axes = OverridesParser.create(), []
+    for key, value in params.items():
+        override = parser.parse_overrides([f"{key}={value}"])[0]
+        values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        axes.append([f"{key}={v}" for v in values])
+    return [list(job) for job in itertools.product(*axes)]
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from sample_importance.cli import CONFIG_DIR
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # ${hydra:runtime.choices.*} resolves from here
+    return cfg
+
+
+def training_set(data) -> tuple[int, int, int]:
+    """(samples, classes, image side) of a paper data set config: its source's published size, then
+    its options (classes left out, replicated classes, one sample per augmentation policy)."""
+    source, keep = data.source, 1.0
+    if str(source._target_).endswith("WithoutClasses"):
+        inner = source.source
+        images, classes, side = PAPER_DATA[(str(inner._target_).rsplit(".", 1)[-1], int(inner.variant))]
+        keep, classes = (classes - len(source.exclude)) / classes, classes - len(source.exclude)
+    else:
+        kind = str(source._target_).rsplit(".", 1)[-1]
+        images, classes, side = PAPER_DATA[(kind, int(source.variant if kind == "CIFARSource" else source.num_classes))]
+    samples = images * keep
+    if data.get("imbalance"):
+        samples *= 1 + data.imbalance.class_fraction * (data.imbalance.replication - 1)
+    if data.get("augmentation_policies"):
+        samples *= len(data.augmentation_policies)
+    return int(samples), classes, side
+
+
+def forward_flops(model_cfg, classes: int, side: int, cache: dict) -> float:
+    """FLOPs of one forward pass of one image (torch's counter, on the CPU)."""
+    import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sample_importance.train import model_config
+
+    key = (OmegaConf.to_yaml(model_cfg), classes, side)
+    if key not in cache:
+        net = instantiate(model_config(model_cfg), in_channels=3, num_classes=classes, image_size=side).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(torch.zeros(1, 3, side, side))
+        cache[key] = float(counter.get_total_flops())
+    return cache[key]
+
+
+def paper_costs() -> dict[str, tuple[int, float]]:
+    """Per paper experiment: (runs, training FLOPs of the whole sweep), forward x 3 for training."""
+    root = Path(__file__).resolve().parent.parent / "configs" / "experiment" / "paper"
+    costs, cache = {}, {}
+    for path in sorted(root.glob("*.yaml")):
+        jobs, flops = sweep_jobs(path.stem), 0.0
+        # seeds and methods do not change data, model or epochs: one composition per other setting
+        kinds: dict[tuple, int] = {}
+        for job in jobs:
+            rest = tuple(o for o in job if not o.startswith(COST_FREE_KEYS))
+            kinds[rest] = kinds.get(rest, 0) + 1
+        for rest, count in kinds.items():
+            cfg = compose([f"experiment=paper/{path.stem}", *rest])
+            samples, classes, side = training_set(cfg.dataset)
+            epochs = int(cfg.schedule.max_epochs)
+            flops += count * 3 * epochs * samples * forward_flops(cfg.model, classes, side, cache)
+        costs[path.stem] = (len(jobs), flops)
+    return costs
 
 
 def gpu_section(out: Path) -> list[str]:
-    root = Path(__file__).resolve().parent.parent / "configs" / "experiment" / "paper"
-    lines = ["Each CPU sweep above has a paper-scale twin in `configs/experiment/paper/` (the paper's "
-             "models, data and 200-epoch schedule). Run counts are the sweeps' own; the GPU-hours are "
-             "the paper's figure (App. A.2.3: about 700 A100 hours for every experiment it shows), "
-             "not a measurement of ours: we had no GPU. The `make gpu-check` of BENCHMARKS.md measures "
-             "a GPU's step time for the real estimate.", ""]
+    try:
+        costs = paper_costs()
+    except Exception as error:  # a config this estimate does not know: say so, keep the commands
+        costs, note = {}, f"(estimate unavailable: {error!r})"
+    else:
+        note = ""
+    total = sum(flops for _, flops in costs.values())
+    lines = ["Each CPU sweep has a paper-scale twin in `configs/experiment/paper/` (the paper's models, "
+             "data and schedules). Runs: the sweep's jobs. GPU-hours: an estimate, not a measurement (this "
+             "machine has no GPU): the paper's own total (App. A.2.3: about 700 A100 hours for every "
+             "experiment it shows) split over our paper experiments in proportion to their training FLOPs "
+             "(3 x forward FLOPs of each job's model, counted by torch on the CPU, x epochs x training "
+             "samples from the data sets' published sizes and options; EL2N's scoring models and the "
+             "scoring passes not counted). `make gpu-check` measures a real GPU's step time.", ""]
+    if note:
+        lines += [note, ""]
     rows = []
     for claim, names in PAPER_EXPERIMENTS.items():
         for name in names:
-            path = root / f"{name}.yaml"
-            if not path.is_file():
-                rows.append([claim, name, "missing", ""])
-                continue
-            runs = sweep_size(path)
-            rows.append([claim, f"`python -m sample_importance.train -m experiment=paper/{name}`", str(runs),
-                         first_comment(path)])
-    lines += table(["claim", "command", "runs", "what"], rows)
+            runs, flops = costs.get(name, (None, None))
+            hours = f"{PAPER_GPU_HOURS * flops / total:.0f}" if flops and total else "-"
+            rows.append([claim, f"`python -m sample_importance.train -m experiment=paper/{name}`",
+                         "-" if runs is None else str(runs), f"{flops / 1e15:,.0f}" if flops else "-", hours])
+    claimed = {n for names in PAPER_EXPERIMENTS.values() for n in names}
+    others = sorted(set(costs) - claimed)
+    if others and total:
+        rest = sum(costs[n][1] for n in others)
+        rows.append(["-", "the other paper experiments: " + ", ".join(f"`{n}`" for n in others),
+                     str(sum(costs[n][0] for n in others)), f"{rest / 1e15:,.0f}", f"{PAPER_GPU_HOURS * rest / total:.0f}"])
+    lines += table(["claim", "command", "runs", "training PFLOP", "A100-hours (est.)"], rows)
+    if total:
+        lines += ["", f"All paper experiments together: {total / 1e15:,.0f} PFLOP; spread over 700 hours that is "
+                      f"{total / (PAPER_GPU_HOURS * 3600) / 1e12:.0f} TFLOP/s, the effective rate these hours assume."]
     return lines
-
-
-def first_comment(path: Path) -> str:
-    for line in path.read_text().splitlines():
-        if line.startswith("# ") and "@package" not in line:
-            return line[2:].strip().replace("|", "/")
-    return ""
 
 
 # -- the file ------------------------------------------------------------------------------------
