@@ -20,7 +20,9 @@ class BuildPyWithConfigs(build_py):
         source = Path(__file__).resolve().parent / "configs"
         target = Path(self.build_lib) / "sample_importance" / "configs"
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(source, target, ignore=lambda folder, names: ["local"] if Path(folder) == source else [])
+        shutil.copytree(
+            source, target, ignore=lambda folder, names: ["local"] if Path(folder) == source else []
+        )
 
 
 setup(cmdclass={"build_py": BuildPyWithConfigs})

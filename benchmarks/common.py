@@ -54,8 +54,13 @@ def plain_sgd(parameters, schedule):
     decay steps)."""
     import torch
 
-    return torch.optim.SGD(parameters, lr=schedule.lr, momentum=schedule.momentum, nesterov=schedule.nesterov,
-                           weight_decay=schedule.weight_decay)
+    return torch.optim.SGD(
+        parameters,
+        lr=schedule.lr,
+        momentum=schedule.momentum,
+        nesterov=schedule.nesterov,
+        weight_decay=schedule.weight_decay,
+    )
 
 
 def plain_step(net, loss, optimizer, images, targets):
@@ -95,14 +100,24 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "load_average": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+    }
 
 
 def write_result(name: str, result: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    record = {"name": name, "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
-              **result}
+    record = {
+        "name": name,
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        **result,
+    }
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path

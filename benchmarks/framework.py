@@ -28,17 +28,30 @@ from pathlib import Path
 from benchmarks.common import REPO
 
 SETUP = ["dataset=fashion_mnist_imbalanced", "model=lenet", "sampler=uniform"]
-OVERHEAD_EPOCHS = 4  # 3 steady epochs (LeNet: 70 steps, about 1.5 s, an epoch, and as long again for the plain steps)
+OVERHEAD_EPOCHS = (
+    4  # 3 steady epochs (LeNet: 70 steps, about 1.5 s, an epoch, and as long again for the plain steps)
+)
 OVERHEAD_VARIANTS = {
     "configured": [],
-    "Lightning's loop alone": ["trainer.enable_progress_bar=false", "~logger", "~callbacks.model_checkpoint",
-                               "~callbacks.lr_monitor", "~callbacks.sampling_diagnostics",
-                               "~callbacks.preemption_checkpoint"],
+    "Lightning's loop alone": [
+        "trainer.enable_progress_bar=false",
+        "~logger",
+        "~callbacks.model_checkpoint",
+        "~callbacks.lr_monitor",
+        "~callbacks.sampling_diagnostics",
+        "~callbacks.preemption_checkpoint",
+    ],
     # four times the work a step, the same fixed cost: where that cost stops mattering
     "schedule.batch_size=512": ["schedule.batch_size=512"],
 }
 KNOBS_BASE = [*SETUP, "schedule.max_epochs=2"]  # 1 steady epoch (70 steps and 70 plain ones between) a run
-QUICK = ["dataset=digits", "model=lenet", "sampler=uniform", "schedule.max_epochs=2", "schedule.batch_size=32"]
+QUICK = [
+    "dataset=digits",
+    "model=lenet",
+    "sampler=uniform",
+    "schedule.max_epochs=2",
+    "schedule.batch_size=32",
+]
 KNOBS = {
     "baseline": [],
     "bf16-mixed": ["+trainer.precision=bf16-mixed"],
@@ -51,20 +64,33 @@ KNOBS = {
 
 
 def child_env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
 
 
-def interleaved_run(overrides: list[str], workdir: Path, timer_args: tuple[str, ...] = (), timeout: float = 900) -> dict:
+def interleaved_run(
+    overrides: list[str], workdir: Path, timer_args: tuple[str, ...] = (), timeout: float = 900
+) -> dict:
     """``python -m sample_importance.train OVERRIDES`` in a fresh process with a plain step after
     each of its steps (``PlainStepsBetween``, with ``timer_args``: ``precision=...``): both arms'
     steps/s and their ratio."""
     record_path = workdir / f"steps_{time.monotonic_ns()}.json"
-    command = [sys.executable, "-m", "sample_importance.train", *overrides,
-               "+callbacks.step_timer._target_=benchmarks.step_timer.PlainStepsBetween",
-               "+callbacks.step_timer._recursive_=false", "+callbacks.step_timer.dataset=${dataset}",
-               "+callbacks.step_timer.model=${model}", f"+callbacks.step_timer.path={record_path}",
-               *(f"+callbacks.step_timer.{arg}" for arg in timer_args),
-               f"hydra.run.dir={workdir / record_path.stem}", "auto_resume=false"]
+    command = [
+        sys.executable,
+        "-m",
+        "sample_importance.train",
+        *overrides,
+        "+callbacks.step_timer._target_=benchmarks.step_timer.PlainStepsBetween",
+        "+callbacks.step_timer._recursive_=false",
+        "+callbacks.step_timer.dataset=${dataset}",
+        "+callbacks.step_timer.model=${model}",
+        f"+callbacks.step_timer.path={record_path}",
+        *(f"+callbacks.step_timer.{arg}" for arg in timer_args),
+        f"hydra.run.dir={workdir / record_path.stem}",
+        "auto_resume=false",
+    ]
     done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0 or not record_path.is_file():
         return {"error": (done.stderr or done.stdout)[-600:]}
@@ -74,12 +100,18 @@ def interleaved_run(overrides: list[str], workdir: Path, timer_args: tuple[str, 
     if not steady:
         return {"error": "no steady epoch was timed (schedule.max_epochs must be 2 or more)"}
     framework_total = sum(sum(framework_s[e]) for e in steady)
-    plain_total = sum(sum(plain_s[e][1:]) for e in steady)  # the plain steps that follow a timed framework step
+    plain_total = sum(
+        sum(plain_s[e][1:]) for e in steady
+    )  # the plain steps that follow a timed framework step
     steps = sum(len(framework_s[e]) for e in steady)
-    return {"steady_epochs": len(steady), "steps": steps,
-            "framework_steps_per_s": steps / framework_total, "plain_steps_per_s": steps / plain_total,
-            "epoch_ratios": [sum(plain_s[e][1:]) / sum(framework_s[e]) for e in steady],
-            "framework_vs_plain": plain_total / framework_total}
+    return {
+        "steady_epochs": len(steady),
+        "steps": steps,
+        "framework_steps_per_s": steps / framework_total,
+        "plain_steps_per_s": steps / plain_total,
+        "epoch_ratios": [sum(plain_s[e][1:]) / sum(framework_s[e]) for e in steady],
+        "framework_vs_plain": plain_total / framework_total,
+    }
 
 
 def run_overhead(quick: bool = False) -> dict:
@@ -93,10 +125,15 @@ def run_overhead(quick: bool = False) -> dict:
                 errors.append(result["error"])
                 result = {"framework_vs_plain": float("nan")}
             results[name] = result
-    return {"overrides": base, "method": "one plain PyTorch step after every framework step, same process; "
-            "plain / framework seconds over the steps of the epochs after the first",
-            "variants": results, "framework_vs_plain": results["configured"]["framework_vs_plain"],
-            "errors": errors, "target": ">= 0.90 on CPU"}
+    return {
+        "overrides": base,
+        "method": "one plain PyTorch step after every framework step, same process; "
+        "plain / framework seconds over the steps of the epochs after the first",
+        "variants": results,
+        "framework_vs_plain": results["configured"]["framework_vs_plain"],
+        "errors": errors,
+        "target": ">= 0.90 on CPU",
+    }
 
 
 def run_knobs(quick: bool = False, names: list[str] | None = None) -> dict:
@@ -117,7 +154,11 @@ def run_knobs(quick: bool = False, names: list[str] | None = None) -> dict:
             runs[name] = result
     nan = float("nan")
     baseline = runs["baseline"].get("framework_vs_plain", nan)
-    return {"overrides": base, "method": "framework / plain steps/s of each run (plain loop fixed), over the baseline's",
-            "runs": runs, "steps_per_s": {name: run.get("framework_steps_per_s", nan) for name, run in runs.items()},
-            "vs_baseline": {name: run.get("framework_vs_plain", nan) / baseline for name, run in runs.items()},
-            "errors": errors}
+    return {
+        "overrides": base,
+        "method": "framework / plain steps/s of each run (plain loop fixed), over the baseline's",
+        "runs": runs,
+        "steps_per_s": {name: run.get("framework_steps_per_s", nan) for name, run in runs.items()},
+        "vs_baseline": {name: run.get("framework_vs_plain", nan) / baseline for name, run in runs.items()},
+        "errors": errors,
+    }

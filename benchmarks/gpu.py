@@ -49,7 +49,13 @@ GOALS_S = {"resnet18": 5 * 60, "resnet50": 15 * 60}  # the 200 epochs on one H10
 # "with sparsity" halved): H100 SXM5 989, H100 PCIe 756, H100 NVL 835 (H100 Tensor Core GPU
 # datasheet), H200 SXM 989 (H200 product brief: the H100's compute), A100 312 (A100 datasheet).
 # Matched in this order against torch.cuda.get_device_name(); any other GPU: "unknown".
-PEAK_BF16_TFLOPS = [("H200", 989.0), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("A100", 312.0)]
+PEAK_BF16_TFLOPS = [
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),
+    ("A100", 312.0),
+]
 VARIANTS = {  # item 1: (bf16 autocast, channels_last, torch.compile)
     "fp32": (False, False, False),
     "bf16": (True, False, False),
@@ -72,11 +78,29 @@ class Sizes:
     method_per_class: int | None  # item 6's training subset (the CPU scoring of 50,000 would take a minute)
 
 
-GPU_SIZES = Sizes(train=50_000, test=10_000, batch=128, warmup=20, steps=100, models=("resnet18", "resnet50"),
-                  variants=tuple(VARIANTS), method_model="resnet18", method_per_class=500)
+GPU_SIZES = Sizes(
+    train=50_000,
+    test=10_000,
+    batch=128,
+    warmup=20,
+    steps=100,
+    models=("resnet18", "resnet50"),
+    variants=tuple(VARIANTS),
+    method_model="resnet18",
+    method_per_class=500,
+)
 # On the CPU: the code paths, not the speed (bf16 and compile are GPU rows there).
-TINY_SIZES = Sizes(train=50, test=10, batch=5, warmup=1, steps=2, models=("resnet18",), variants=("fp32",),
-                   method_model="lenet", method_per_class=None)
+TINY_SIZES = Sizes(
+    train=50,
+    test=10,
+    batch=5,
+    warmup=1,
+    steps=2,
+    models=("resnet18",),
+    variants=("fp32",),
+    method_model="lenet",
+    method_per_class=None,
+)
 
 
 class OutOfTime(Exception):
@@ -110,8 +134,13 @@ class Check:
 
     def base_overrides(self, model: str) -> list[str]:
         # the CPU loader keeps cifar10.yaml's 4 workers on the GPU machine; none in the tiny mode
-        return ["dataset=cifar10", f"paths.data_dir={self.data_dir}", f"model={model}", "schedule=paper_cifar",
-                f"schedule.batch_size={self.sizes.batch}"] + ["dataset.num_workers=0"] * self.tiny
+        return [
+            "dataset=cifar10",
+            f"paths.data_dir={self.data_dir}",
+            f"model={model}",
+            "schedule=paper_cifar",
+            f"schedule.batch_size={self.sizes.batch}",
+        ] + ["dataset.num_workers=0"] * self.tiny
 
     def write(self) -> None:
         import torch
@@ -119,13 +148,25 @@ class Check:
         gpu = {"count": torch.cuda.device_count()}
         if torch.cuda.is_available():
             properties = torch.cuda.get_device_properties(0)
-            gpu.update(name=torch.cuda.get_device_name(0), memory_gib=round(properties.total_memory / 2**30, 1),
-                       cuda=torch.version.cuda, peak_bf16_tflops=peak_bf16_tflops(torch.cuda.get_device_name(0)))
-        record = {"name": "gpu", "mode": "tiny (CPU)" if self.tiny else "GPU",
-                  "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(), "gpu": gpu,
-                  "budget_s": self.budget_s, "seconds": round(time.monotonic() - self.started, 1),
-                  "parts": self.parts,
-                  "skipped": [name for name, part in self.parts.items() if part["status"] in ("skipped", "stopped")]}
+            gpu.update(
+                name=torch.cuda.get_device_name(0),
+                memory_gib=round(properties.total_memory / 2**30, 1),
+                cuda=torch.version.cuda,
+                peak_bf16_tflops=peak_bf16_tflops(torch.cuda.get_device_name(0)),
+            )
+        record = {
+            "name": "gpu",
+            "mode": "tiny (CPU)" if self.tiny else "GPU",
+            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine(),
+            "gpu": gpu,
+            "budget_s": self.budget_s,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "parts": self.parts,
+            "skipped": [
+                name for name, part in self.parts.items() if part["status"] in ("skipped", "stopped")
+            ],
+        }
         self.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.out.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
@@ -152,8 +193,10 @@ def run_parts(check: Check, parts: dict, min_s: dict | None = None) -> None:
             left = check.left_s()
             needed = (min_s or {}).get(name, 1.0)
             if left < needed:
-                check.parts[name] = {"status": "skipped", "reason": f"time budget: {max(left, 0):.0f} s left, "
-                                                                    f"about {needed:.0f} s needed"}
+                check.parts[name] = {
+                    "status": "skipped",
+                    "reason": f"time budget: {max(left, 0):.0f} s left, about {needed:.0f} s needed",
+                }
                 check.write()
                 continue
             start = time.monotonic()
@@ -161,10 +204,16 @@ def run_parts(check: Check, parts: dict, min_s: dict | None = None) -> None:
             try:
                 record = {"status": "ok", "result": part(check)}
             except OutOfTime:
-                record = {"status": "stopped", "reason": f"time budget of {check.budget_s:.0f} s ended during it"}
+                record = {
+                    "status": "stopped",
+                    "reason": f"time budget of {check.budget_s:.0f} s ended during it",
+                }
             except Exception as error:  # recorded, and the next part runs
-                record = {"status": "error", "error": f"{type(error).__name__}: {error}"[:2000],
-                          "traceback": traceback.format_exc()[-3000:]}
+                record = {
+                    "status": "error",
+                    "error": f"{type(error).__name__}: {error}"[:2000],
+                    "traceback": traceback.format_exc()[-3000:],
+                }
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             record["seconds"] = round(time.monotonic() - start, 1)
@@ -188,13 +237,19 @@ def write_cifar10(root: Path, train: int, test: int, seed: int = 0) -> None:
 
     def batch(name: str, first: int, count: int) -> dict:
         labels = [(first + i) % 10 for i in range(count)]
-        return {"batch_label": name, "labels": labels, "data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
-                "filenames": [f"image_{first + i:06d}.png" for i in range(count)]}
+        return {
+            "batch_label": name,
+            "labels": labels,
+            "data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+            "filenames": [f"image_{first + i:06d}.png" for i in range(count)],
+        }
 
     bounds = [train * k // 5 for k in range(6)]
     for k in range(5):
         name = f"training batch {k + 1} of 5"
-        (folder / f"data_batch_{k + 1}").write_bytes(pickle.dumps(batch(name, bounds[k], bounds[k + 1] - bounds[k])))
+        (folder / f"data_batch_{k + 1}").write_bytes(
+            pickle.dumps(batch(name, bounds[k], bounds[k + 1] - bounds[k]))
+        )
     (folder / "test_batch").write_bytes(pickle.dumps(batch("testing batch 1 of 1", 0, test)))
     meta = {"num_cases_per_batch": bounds[1], "label_names": CIFAR10_CLASSES, "num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta))
@@ -207,9 +262,12 @@ def part_data(check: Check) -> dict:
     write_cifar10(check.data_dir, check.sizes.train, check.sizes.test)
     written = time.perf_counter() - start
     splits = CIFARSource(str(check.data_dir), variant=10).load()
-    return {"train_images": list(splits.train_images.shape), "test_images": list(splits.test_images.shape),
-            "write_s": round(written, 2), "megabytes": round(sum(f.stat().st_size for f in check.data_dir.rglob("*")
-                                                                 if f.is_file()) / 1e6, 1)}
+    return {
+        "train_images": list(splits.train_images.shape),
+        "test_images": list(splits.test_images.shape),
+        "write_s": round(written, 2),
+        "megabytes": round(sum(f.stat().st_size for f in check.data_dir.rglob("*") if f.is_file()) / 1e6, 1),
+    }
 
 
 # -- item 1 and the FLOPs ---------------------------------------------------------------------
@@ -222,7 +280,9 @@ def forward_flops(model: str) -> int:
     from benchmarks.common import compose
     from sample_importance.train import model_config
 
-    net = instantiate(model_config(compose([f"model={model}"]).model), in_channels=3, num_classes=10, image_size=32)
+    net = instantiate(
+        model_config(compose([f"model={model}"]).model), in_channels=3, num_classes=10, image_size=32
+    )
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         net.eval()(torch.zeros(1, 3, 32, 32))
@@ -230,8 +290,10 @@ def forward_flops(model: str) -> int:
 
 
 def part_flops(check: Check) -> dict:
-    return {model: {"forward_flops_per_image": (f := forward_flops(model)), "training_flops_per_image": 3 * f}
-            for model in ("resnet18", "resnet50")}
+    return {
+        model: {"forward_flops_per_image": (f := forward_flops(model)), "training_flops_per_image": 3 * f}
+        for model in ("resnet18", "resnet50")
+    }
 
 
 class Bench:
@@ -242,7 +304,9 @@ class Bench:
 
         self.check = check
         overrides = [o for o in check.base_overrides("resnet18") if "num_workers" not in o]
-        self.datamodule, _, _, _ = build_plain(overrides + ["dataset.on_device=true", "dataset.num_workers=0"])
+        self.datamodule, _, _, _ = build_plain(
+            overrides + ["dataset.on_device=true", "dataset.num_workers=0"]
+        )
         self.datamodule.place_on_device(check.device)
 
     def module(self, model: str, channels_last: bool = False, compile: bool = False):
@@ -312,7 +376,9 @@ def measure_throughput(check: Check, variants: list[str]) -> dict:
             key = f"{model} {variant}"
             try:
                 module, optimizer = bench.module(model, channels_last, compile)
-                warmup = sizes.warmup + (10 if compile and not check.tiny else 0)  # compiling takes a few steps
+                warmup = sizes.warmup + (
+                    10 if compile and not check.tiny else 0
+                )  # compiling takes a few steps
                 rate = bench.steps_per_s(module, optimizer, bf16, warmup, sizes.steps)
             except OutOfTime:
                 errors[key] = f"stopped: the time budget of {check.budget_s:.0f} s ended during it"
@@ -320,8 +386,14 @@ def measure_throughput(check: Check, variants: list[str]) -> dict:
             except Exception as error:
                 errors[key] = f"{type(error).__name__}: {error}"[:1000]
                 continue
-            row = {"model": model, "variant": variant, "steps_per_s": rate, "images_per_s": rate * sizes.batch,
-                   "projected_200_epochs_s": PAPER_STEPS / rate, "goal_s": GOALS_S[model]}
+            row = {
+                "model": model,
+                "variant": variant,
+                "steps_per_s": rate,
+                "images_per_s": rate * sizes.batch,
+                "projected_200_epochs_s": PAPER_STEPS / rate,
+                "goal_s": GOALS_S[model],
+            }
             training_flops = flops.get(model, {}).get("training_flops_per_image")
             if training_flops and isinstance(peak, float):
                 row["fraction_of_bf16_peak"] = rate * sizes.batch * training_flops / (peak * 1e12)
@@ -335,10 +407,16 @@ def measure_throughput(check: Check, variants: list[str]) -> dict:
 
 def throughput_record(check: Check, peak, rows: dict, errors: dict) -> dict:
     sizes = check.sizes
-    return {"batch_size": sizes.batch, "timed_steps": sizes.steps, "warmup_steps": sizes.warmup,
-            "peak_bf16_tflops": peak, "method": "plain loop (benchmarks.common.plain_step) on the framework's "
-            "network, loss and SGD, batches cut and augmented on the device; the framework's own cost is item 4",
-            "rows": rows, "errors": errors}
+    return {
+        "batch_size": sizes.batch,
+        "timed_steps": sizes.steps,
+        "warmup_steps": sizes.warmup,
+        "peak_bf16_tflops": peak,
+        "method": "plain loop (benchmarks.common.plain_step) on the framework's "
+        "network, loss and SGD, batches cut and augmented on the device; the framework's own cost is item 4",
+        "rows": rows,
+        "errors": errors,
+    }
 
 
 def part_throughput(check: Check) -> dict:
@@ -375,24 +453,39 @@ def part_scoring(check: Check) -> dict:
         rate = check.result("throughput").get("rows", {}).get(f"{model} {variant}", {}).get("steps_per_s")
         if rate:
             steps_per_epoch = bench.datamodule.num_train // check.sizes.batch
-            row.update(epoch_s=steps_per_epoch / rate, epoch_from=f"item 1, {variant}",
-                       fraction_of_epoch=min(times) / (steps_per_epoch / rate))
+            row.update(
+                epoch_s=steps_per_epoch / rate,
+                epoch_from=f"item 1, {variant}",
+                fraction_of_epoch=min(times) / (steps_per_epoch / rate),
+            )
         rows[model] = row
     return {"rows": rows}
 
 
 # -- items 4, 5, 6: runs of the framework's own command line -------------------------------------
 def child_env(cpu_only: bool = False) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(REPO / "src"),
-                                                                      os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    }
     if cpu_only:
         env["CUDA_VISIBLE_DEVICES"] = ""
     return env
 
 
-def run_app(check: Check, app: str, overrides: list[str], cpu_only: bool = False) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", f"sample_importance.{app}", *overrides], cwd=REPO,
-                          env=child_env(cpu_only), capture_output=True, text=True, timeout=max(check.left_s(), 1))
+def run_app(
+    check: Check, app: str, overrides: list[str], cpu_only: bool = False
+) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", f"sample_importance.{app}", *overrides],
+        cwd=REPO,
+        env=child_env(cpu_only),
+        capture_output=True,
+        text=True,
+        timeout=max(check.left_s(), 1),
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{app} exited with {done.returncode}: {(done.stderr or done.stdout)[-1500:]}")
     return done
@@ -400,8 +493,11 @@ def run_app(check: Check, app: str, overrides: list[str], cpu_only: bool = False
 
 def trainer_overrides(check: Check, preset: str = "gpu", progress_bar: bool = False) -> list[str]:
     """trainer=gpu as the paper files use it (or ``preset``: ddp); on the CPU with accelerator=cpu."""
-    return ([f"trainer={preset}"] + ["trainer.enable_progress_bar=false"] * (not progress_bar)
-            + ["trainer.accelerator=cpu"] * (check.device == "cpu"))
+    return (
+        [f"trainer={preset}"]
+        + ["trainer.enable_progress_bar=false"] * (not progress_bar)
+        + ["trainer.accelerator=cpu"] * (check.device == "cpu")
+    )
 
 
 def part_syncs(check: Check) -> dict:
@@ -409,12 +505,22 @@ def part_syncs(check: Check) -> dict:
         return {"gpu": "no GPU"}
     record_path = check.workdir / "syncs.json"
     # the progress bar on, as in a default run (it reads the logged loss every 10 steps)
-    run_app(check, "train", [*check.base_overrides("resnet18"), *trainer_overrides(check, progress_bar=True),
-                             "sampler=importance",
-                             "sampler.burn_in_epochs=1", "schedule.max_epochs=2", "++trainer.limit_train_batches=100",
-                             "+callbacks.sync_counter._target_=benchmarks.sync_counter.SyncCounter",
-                             f"+callbacks.sync_counter.path={record_path}", "auto_resume=false",
-                             f"hydra.run.dir={check.workdir / 'syncs_run'}"])
+    run_app(
+        check,
+        "train",
+        [
+            *check.base_overrides("resnet18"),
+            *trainer_overrides(check, progress_bar=True),
+            "sampler=importance",
+            "sampler.burn_in_epochs=1",
+            "schedule.max_epochs=2",
+            "++trainer.limit_train_batches=100",
+            "+callbacks.sync_counter._target_=benchmarks.sync_counter.SyncCounter",
+            f"+callbacks.sync_counter.path={record_path}",
+            "auto_resume=false",
+            f"hydra.run.dir={check.workdir / 'syncs_run'}",
+        ],
+    )
     record = json.loads(record_path.read_text())
     every = record["log_every_n_steps"]
     steady, at_logging, elsewhere = 0, 0, 0
@@ -426,11 +532,18 @@ def part_syncs(check: Check) -> dict:
                 at_logging += count
             else:
                 elsewhere += count
-    return {"steady_steps": steady, "syncs_per_steady_step": (at_logging + elsewhere) / max(steady, 1),
-            "syncs_on_logging_steps": at_logging, "syncs_on_other_steps": elsewhere, "target": "0 per step",
-            "per_step": record["per_step"], "where": record["where"], "log_every_n_steps": every,
-            "setup": "resnet18, trainer=gpu (progress bar on), sampler=importance E=1, "
-                     "100 steps in each of 2 epochs"}
+    return {
+        "steady_steps": steady,
+        "syncs_per_steady_step": (at_logging + elsewhere) / max(steady, 1),
+        "syncs_on_logging_steps": at_logging,
+        "syncs_on_other_steps": elsewhere,
+        "target": "0 per step",
+        "per_step": record["per_step"],
+        "where": record["where"],
+        "log_every_n_steps": every,
+        "setup": "resnet18, trainer=gpu (progress bar on), sampler=importance E=1, "
+        "100 steps in each of 2 epochs",
+    }
 
 
 def method_run(check: Check, name: str, trainer: list[str]) -> dict:
@@ -444,24 +557,40 @@ def method_run(check: Check, name: str, trainer: list[str]) -> dict:
         data.append(f"dataset.train_samples_per_class={sizes.method_per_class}")
     method = ["sampler=importance", "sampler.burn_in_epochs=1", "sampler.gamma=0.5"]
     start = time.perf_counter()
-    run_app(check, "train", [*data, *trainer, *method, "schedule.max_epochs=2",
-                             "auto_resume=false", f"hydra.run.dir={run_dir}"])
+    run_app(
+        check,
+        "train",
+        [*data, *trainer, *method, "schedule.max_epochs=2", "auto_resume=false", f"hydra.run.dir={run_dir}"],
+    )
     train_s = time.perf_counter() - start
     summary = json.loads((run_dir / "summary.json").read_text())
     trained = torch.load(run_dir / "sample_weights.pt", weights_only=True)
     checkpoint = run_dir / "checkpoints" / "burn_in_end_epoch1.ckpt"
-    run_app(check, "score", [*data, *method, f"ckpt_path={checkpoint}", f"hydra.run.dir={score_dir}"], cpu_only=True)
+    run_app(
+        check,
+        "score",
+        [*data, *method, f"ckpt_path={checkpoint}", f"hydra.run.dir={score_dir}"],
+        cpu_only=True,
+    )
     scored = torch.load(score_dir / "sample_weights.pt", weights_only=True)
-    same_order = torch.equal(trained["index"], scored["index"]) and torch.equal(trained["label"], scored["label"])
+    same_order = torch.equal(trained["index"], scored["index"]) and torch.equal(
+        trained["label"], scored["label"]
+    )
     p_diff = (trained["p_true"] - scored["p_true"]).abs().max().item()
     w_diff = ((trained["weight"] - scored["weight"]).abs() / scored["weight"].clamp_min(1e-12)).max().item()
     # fp32 on the CPU scores to within 1e-5; on a GPU, TF32 convolutions (float32 matmul precision
     # "high") move probabilities by about 1e-3
     tolerance = 1e-5 if check.tiny else 1e-2
-    return {"train_samples": len(trained["weight"]), "train_wall_s": round(train_s, 1),
-            "final_test_acc": summary.get("final_test_acc"), "same_indices_and_labels": same_order,
-            "max_abs_p_true_difference": p_diff, "max_relative_weight_difference": w_diff,
-            "tolerance_p_true": tolerance, "weights_equal": bool(same_order and p_diff <= tolerance)}
+    return {
+        "train_samples": len(trained["weight"]),
+        "train_wall_s": round(train_s, 1),
+        "final_test_acc": summary.get("final_test_acc"),
+        "same_indices_and_labels": same_order,
+        "max_abs_p_true_difference": p_diff,
+        "max_relative_weight_difference": w_diff,
+        "tolerance_p_true": tolerance,
+        "weights_equal": bool(same_order and p_diff <= tolerance),
+    }
 
 
 def part_method(check: Check) -> dict:
@@ -471,7 +600,9 @@ def part_method(check: Check) -> dict:
     if check.device == "cpu":
         result["ddp"] = "no GPU"
     elif torch.cuda.device_count() >= 2:
-        result["ddp"] = method_run(check, "method_ddp", trainer_overrides(check, "ddp") + ["trainer.devices=2"])
+        result["ddp"] = method_run(
+            check, "method_ddp", trainer_overrides(check, "ddp") + ["trainer.devices=2"]
+        )
     else:
         result["ddp"] = f"not run: {torch.cuda.device_count()} GPU on this machine (2 needed)"
     return result
@@ -490,23 +621,50 @@ def part_framework(check: Check) -> dict:
 
     if check.tiny:
         return {"gpu": "no GPU"}
-    result = interleaved_run([*check.base_overrides("resnet18"), *trainer_overrides(check), "sampler=uniform",
-                              "schedule.max_epochs=2"], check.workdir,
-                             timer_args=("precision=${trainer.precision}", "channels_last=true"),
-                             timeout=max(check.left_s(), 1))
+    result = interleaved_run(
+        [
+            *check.base_overrides("resnet18"),
+            *trainer_overrides(check),
+            "sampler=uniform",
+            "schedule.max_epochs=2",
+        ],
+        check.workdir,
+        timer_args=("precision=${trainer.precision}", "channels_last=true"),
+        timeout=max(check.left_s(), 1),
+    )
     if "error" in result:
         raise RuntimeError(result["error"])
     # the framework's own steps, each waited for: an upper bound on the paper schedule's wall time
     result["framework_projected_200_epochs_s"] = PAPER_STEPS / result["framework_steps_per_s"]
-    return {**result, "setup": "resnet18, batch 128, trainer=gpu (bf16-mixed, channels-last, data on the GPU), "
-            "sampler=uniform; the plain arm with the same precision, layout and data path", "target": ">= 0.90"}
+    return {
+        **result,
+        "setup": "resnet18, batch 128, trainer=gpu (bf16-mixed, channels-last, data on the GPU), "
+        "sampler=uniform; the plain arm with the same precision, layout and data path",
+        "target": ">= 0.90",
+    }
 
 
-PARTS = {"data": part_data, "flops": part_flops, "throughput": part_throughput, "scoring": part_scoring,
-         "syncs": part_syncs, "method": part_method, "data_path": part_data_path, "framework": part_framework,
-         "compile": part_compile}
+PARTS = {
+    "data": part_data,
+    "flops": part_flops,
+    "throughput": part_throughput,
+    "scoring": part_scoring,
+    "syncs": part_syncs,
+    "method": part_method,
+    "data_path": part_data_path,
+    "framework": part_framework,
+    "compile": part_compile,
+}
 # about what each part takes on an H100-class GPU (a guess until measured): one is skipped with less left
-MIN_S = {"throughput": 30, "scoring": 15, "syncs": 30, "method": 40, "data_path": 20, "framework": 40, "compile": 60}
+MIN_S = {
+    "throughput": 30,
+    "scoring": 15,
+    "syncs": 30,
+    "method": 40,
+    "data_path": 20,
+    "framework": 40,
+    "compile": 60,
+}
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -524,7 +682,11 @@ def table(check: Check) -> list[tuple[str, str, str]]:
         part = check.parts.get(name)
         if part is None:
             return "not run"
-        return None if part["status"] == "ok" else f"{part['status']}: {part.get('error') or part.get('reason')}"[:90]
+        return (
+            None
+            if part["status"] == "ok"
+            else f"{part['status']}: {part.get('error') or part.get('reason')}"[:90]
+        )
 
     for name in PARTS:
         if status(name):
@@ -534,39 +696,77 @@ def table(check: Check) -> list[tuple[str, str, str]]:
     for key, row in {**throughput.get("rows", {}), **compiled.get("rows", {})}.items():
         minutes = row["projected_200_epochs_s"] / 60
         peak = f", {row['fraction_of_bf16_peak']:.0%} of bf16 peak" if "fraction_of_bf16_peak" in row else ""
-        rows.append((f"1 {key}: images/s, steps/s{peak}", f"{row['images_per_s']:.0f}, {row['steps_per_s']:.2f}", ""))
-        rows.append((f"1 {key}: 200 epochs ({PAPER_STEPS} steps)", f"{minutes:.1f} min",
-                     f"<= {row['goal_s'] // 60} min" if not check.tiny else ""))
+        rows.append(
+            (f"1 {key}: images/s, steps/s{peak}", f"{row['images_per_s']:.0f}, {row['steps_per_s']:.2f}", "")
+        )
+        rows.append(
+            (
+                f"1 {key}: 200 epochs ({PAPER_STEPS} steps)",
+                f"{minutes:.1f} min",
+                f"<= {row['goal_s'] // 60} min" if not check.tiny else "",
+            )
+        )
     for key, error in {**throughput.get("errors", {}), **compiled.get("errors", {})}.items():
         rows.append((f"1 {key}", error[:60], ""))
     if check.tiny and throughput:
         rows.append(("1 bf16, channels_last, compile rows", no_gpu, ""))
     for model, row in check.result("scoring").get("rows", {}).items():
-        rows.append((f"3 scoring pass / epoch ({model}, N={row['train_samples']})",
-                     fmt(row.get("fraction_of_epoch", "no epoch time (item 1)")), ""))
+        rows.append(
+            (
+                f"3 scoring pass / epoch ({model}, N={row['train_samples']})",
+                fmt(row.get("fraction_of_epoch", "no epoch time (item 1)")),
+                "",
+            )
+        )
     data_path = check.result("data_path")
     if data_path:
-        rows.append(("2 on_device / CPU DataLoader to the GPU, images/s",
-                     fmt(data_path.get("on_device_vs_cpu_loader", no_gpu)), ">= 5"))
+        rows.append(
+            (
+                "2 on_device / CPU DataLoader to the GPU, images/s",
+                fmt(data_path.get("on_device_vs_cpu_loader", no_gpu)),
+                ">= 5",
+            )
+        )
     framework = check.result("framework")
     if framework:
-        rows.append(("4 framework / plain steps/s (ResNet18, bf16)", fmt(framework.get("framework_vs_plain", no_gpu)),
-                     ">= 0.90"))
+        rows.append(
+            (
+                "4 framework / plain steps/s (ResNet18, bf16)",
+                fmt(framework.get("framework_vs_plain", no_gpu)),
+                ">= 0.90",
+            )
+        )
         if "framework_projected_200_epochs_s" in framework:
-            rows.append(("4 the framework's 200 epochs at that speed (ResNet18, steps waited for)",
-                         f"{framework['framework_projected_200_epochs_s'] / 60:.1f} min", "<= 5 min"))
+            rows.append(
+                (
+                    "4 the framework's 200 epochs at that speed (ResNet18, steps waited for)",
+                    f"{framework['framework_projected_200_epochs_s'] / 60:.1f} min",
+                    "<= 5 min",
+                )
+            )
     syncs = check.result("syncs")
     if syncs:
-        value = (f"{syncs['syncs_per_steady_step']:.3g} ({syncs['syncs_on_logging_steps']} on logging steps, "
-                 f"{syncs['syncs_on_other_steps']} on others)" if "steady_steps" in syncs else no_gpu)
+        value = (
+            f"{syncs['syncs_per_steady_step']:.3g} ({syncs['syncs_on_logging_steps']} on logging steps, "
+            f"{syncs['syncs_on_other_steps']} on others)"
+            if "steady_steps" in syncs
+            else no_gpu
+        )
         rows.append(("5 host-device syncs per steady step", value, "0"))
     method = check.result("method")
     if method:
         single = method["single"]
-        rows.append(("6 E=1 weights == CPU scoring of the checkpoint (max |dp|)",
-                     f"{single['weights_equal']} ({single['max_abs_p_true_difference']:.2g})", "True"))
+        rows.append(
+            (
+                "6 E=1 weights == CPU scoring of the checkpoint (max |dp|)",
+                f"{single['weights_equal']} ({single['max_abs_p_true_difference']:.2g})",
+                "True",
+            )
+        )
         ddp = method["ddp"]
-        rows.append(("6 2-process DDP", ddp if isinstance(ddp, str) else f"weights_equal={ddp['weights_equal']}", ""))
+        rows.append(
+            ("6 2-process DDP", ddp if isinstance(ddp, str) else f"weights_equal={ddp['weights_equal']}", "")
+        )
     return rows
 
 
@@ -581,9 +781,15 @@ def print_table(check: Check) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tiny", action="store_true", help="small sizes on the CPU (the fast test); implied without a GPU")
-    parser.add_argument("--budget-s", type=float, default=330.0, help="stop parts after this many seconds (default 330)")
-    parser.add_argument("--out", type=Path, help="the JSON (default benchmarks/results/gpu.json, gpu_tiny.json with --tiny)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="small sizes on the CPU (the fast test); implied without a GPU"
+    )
+    parser.add_argument(
+        "--budget-s", type=float, default=330.0, help="stop parts after this many seconds (default 330)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="the JSON (default benchmarks/results/gpu.json, gpu_tiny.json with --tiny)"
+    )
     args = parser.parse_args(argv)
     import torch
 

@@ -35,12 +35,22 @@ def run(quick: bool = False) -> dict:
             ours.append(time_it(partial(sampler.global_sequence, r)))
             if n <= MULTINOMIAL_LIMIT:
                 theirs.append(time_it(partial(torch.multinomial, weights, n, replacement=True)))
-        row = {"n": n, "repeats": reps, "index_sampler_s": ours, "index_sampler_draws_per_s": n / median(ours)}
+        row = {
+            "n": n,
+            "repeats": reps,
+            "index_sampler_s": ours,
+            "index_sampler_draws_per_s": n / median(ours),
+        }
         if theirs:
-            row.update(multinomial_s=theirs, multinomial_draws_per_s=n / median(theirs),
-                       index_sampler_vs_multinomial_speed=median(theirs) / median(ours))
+            row.update(
+                multinomial_s=theirs,
+                multinomial_draws_per_s=n / median(theirs),
+                index_sampler_vs_multinomial_speed=median(theirs) / median(ours),
+            )
         else:
-            row["multinomial"] = f"not possible: torch.multinomial takes at most 2^24 = {MULTINOMIAL_LIMIT} categories"
+            row["multinomial"] = (
+                f"not possible: torch.multinomial takes at most 2^24 = {MULTINOMIAL_LIMIT} categories"
+            )
         rows.append(row)
         del weights, sampler
     return {"rows": rows}

@@ -29,7 +29,9 @@ SETUPS = {
 REPEATS = {"lenet": 5, "resnet18": 1}
 
 
-def alternating_epoch(uniform, weighted, module, optimizer, epoch: int, record) -> tuple[list[float], list[float]]:
+def alternating_epoch(
+    uniform, weighted, module, optimizer, epoch: int, record
+) -> tuple[list[float], list[float]]:
     """Uniform and weighted steps in turn (fetch included); the steps' seconds of each. The weighted
     steps also feed ``record`` (score_source=train_forward's recording)."""
     uniform_s, weighted_s = [], []
@@ -67,11 +69,20 @@ def measure(name: str, overrides: list[str], repeats: int) -> dict:
     weighted.prepare_data()
     weighted.setup("fit")
     weighted.train_sampler().set_weights(weights)
-    epoch_s, scoring_s, contiguous_scoring_s, record_s, uniform_total, weighted_total = [], [], [], [], 0.0, 0.0
+    epoch_s, scoring_s, contiguous_scoring_s, record_s, uniform_total, weighted_total = (
+        [],
+        [],
+        [],
+        [],
+        0.0,
+        0.0,
+    )
     for r in range(repeats):
         record = TrainForwardWeights()  # p_true from the training steps, as score_source=train_forward
         record.epoch_starts(True, SimpleNamespace(datamodule=datamodule))
-        uniform_steps, weighted_steps = alternating_epoch(datamodule, weighted, module, optimizer, 1 + r, record)
+        uniform_steps, weighted_steps = alternating_epoch(
+            datamodule, weighted, module, optimizer, 1 + r, record
+        )
         epoch_s.append(sum(uniform_steps))
         uniform_total += sum(uniform_steps)
         weighted_total += sum(weighted_steps)
@@ -84,15 +95,23 @@ def measure(name: str, overrides: list[str], repeats: int) -> dict:
         module.score_channels_last = True
     steps = len(uniform_steps) * repeats
     return {
-        "model": name, "overrides": overrides, "train_samples": datamodule.num_train,
-        "batch_size": int(cfg.schedule.batch_size), "repeats": repeats,
-        "epoch_s": epoch_s, "scoring_pass_s": scoring_s, "train_forward_record_s": record_s,
+        "model": name,
+        "overrides": overrides,
+        "train_samples": datamodule.num_train,
+        "batch_size": int(cfg.schedule.batch_size),
+        "repeats": repeats,
+        "epoch_s": epoch_s,
+        "scoring_pass_s": scoring_s,
+        "train_forward_record_s": record_s,
         # each repeat's pass over the epoch just before it, median over repeats
         "scoring_fraction_of_epoch": median([a / b for a, b in zip(scoring_s, epoch_s)]),
         "contiguous_scoring_pass_s": contiguous_scoring_s,
-        "scoring_fraction_of_epoch_score_channels_last_false": median([a / b for a, b in zip(contiguous_scoring_s, epoch_s)]),
+        "scoring_fraction_of_epoch_score_channels_last_false": median(
+            [a / b for a, b in zip(contiguous_scoring_s, epoch_s)]
+        ),
         "train_forward_fraction_of_epoch": median([a / b for a, b in zip(record_s, epoch_s)]),
-        "uniform_steps_per_s": steps / uniform_total, "importance_steps_per_s": steps / weighted_total,
+        "uniform_steps_per_s": steps / uniform_total,
+        "importance_steps_per_s": steps / weighted_total,
         "importance_vs_uniform_throughput": uniform_total / weighted_total,
     }
 
@@ -102,5 +121,11 @@ def run(quick: bool = False) -> dict:
     setups = {"lenet": ["dataset=digits", "model=lenet"]} if quick else SETUPS
     # ResNet18's epochs take about 15 s each here: two repeats of it, three of LeNet's 1.5 s ones
     rows = [measure(name, overrides, 1 if quick else REPEATS[name]) for name, overrides in setups.items()]
-    return {"rows": rows, "targets": {"scoring_fraction_of_epoch": "<= 0.35", "train_forward_fraction_of_epoch": "<= 0.02",
-                                      "importance_vs_uniform_throughput": ">= 0.98"}}
+    return {
+        "rows": rows,
+        "targets": {
+            "scoring_fraction_of_epoch": "<= 0.35",
+            "train_forward_fraction_of_epoch": "<= 0.02",
+            "importance_vs_uniform_throughput": ">= 0.98",
+        },
+    }

@@ -39,7 +39,9 @@ class PlainStepsBetween(Callback):
     the GPU (one sync per step in each arm), so a step is its host and device time together.
     """
 
-    def __init__(self, path: str, dataset, model, precision: str | None = None, channels_last: bool = False) -> None:
+    def __init__(
+        self, path: str, dataset, model, precision: str | None = None, channels_last: bool = False
+    ) -> None:
         self.path = path
         self.dataset_config, self.model_config = dataset, model
         self.bf16 = str(precision or "").startswith("bf16")
@@ -58,8 +60,12 @@ class PlainStepsBetween(Callback):
         dm = self.datamodule
         self.device = pl_module.device
         dm.place_on_device(self.device)
-        self.net = instantiate(model_config(self.model_config), in_channels=dm.in_channels,
-                               num_classes=dm.num_classes, image_size=dm.image_size).train()
+        self.net = instantiate(
+            model_config(self.model_config),
+            in_channels=dm.in_channels,
+            num_classes=dm.num_classes,
+            image_size=dm.image_size,
+        ).train()
         self.net.load_state_dict(pl_module.net.state_dict())
         self.net.to(self.device)
         if self.channels_last:
@@ -84,7 +90,10 @@ class PlainStepsBetween(Callback):
         if self.plain_end is not None:
             self.framework_s.setdefault(epoch, []).append(framework_end - self.plain_end)
         images, targets, _ = next(self.batches)
-        images, targets = images.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
+        images, targets = (
+            images.to(self.device, non_blocking=True),
+            targets.to(self.device, non_blocking=True),
+        )
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             plain_step(self.net, pl_module.loss, self.optimizer, images, targets)
         self.plain_end = self._now()
@@ -92,5 +101,10 @@ class PlainStepsBetween(Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         with open(self.path, "w") as f:
-            json.dump({"framework_step_s": {str(k): v for k, v in self.framework_s.items()},
-                       "plain_step_s": {str(k): v for k, v in self.plain_s.items()}}, f)
+            json.dump(
+                {
+                    "framework_step_s": {str(k): v for k, v in self.framework_s.items()},
+                    "plain_step_s": {str(k): v for k, v in self.plain_s.items()},
+                },
+                f,
+            )

@@ -34,7 +34,7 @@ class SyncCounter(Callback):
             self.seen = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        new = [r for r in self.records[self.seen:] if "synchroniz" in str(r.message)]
+        new = [r for r in self.records[self.seen :] if "synchroniz" in str(r.message)]
         self.seen = len(self.records)
         self.per_step.setdefault(trainer.current_epoch, []).append(len(new))
         self.where.update(f"{r.filename}:{r.lineno}" for r in new)
@@ -46,6 +46,11 @@ class SyncCounter(Callback):
             self.catcher.__exit__(None, None, None)
             self.catcher = None
         with open(self.path, "w") as f:
-            json.dump({"per_step": {str(k): v for k, v in self.per_step.items()},
-                       "log_every_n_steps": trainer.log_every_n_steps,
-                       "where": dict(self.where.most_common(20))}, f)
+            json.dump(
+                {
+                    "per_step": {str(k): v for k, v in self.per_step.items()},
+                    "log_every_n_steps": trainer.log_every_n_steps,
+                    "where": dict(self.where.most_common(20)),
+                },
+                f,
+            )

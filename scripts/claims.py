@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Write CLAIMS.md from the claims runs: ``python scripts/claims.py logs/claims [--claims C1 C3] [--out CLAIMS.md]``.
+"""Write CLAIMS.md from the claims runs.
+
+``python scripts/claims.py logs/claims [--claims C1 C3] [--out CLAIMS.md]``.
 
 ``scripts/claims.sh`` (``make claims``) runs the sweeps and one report per claim first; this reads
 only what they wrote: each report's ``report.json`` (groups, per-seed accuracies, speed-ups,
@@ -33,37 +35,47 @@ HOLDS, PARTLY, FAILS, UNTESTABLE = "holds", "holds partly", "does not hold at th
 
 # What the paper says, with its numbers (its sections, figures and tables), in our words.
 PAPER = {
-    "C1": ("Convergence (Sec. 4.1, Table 1, Fig. 1-2)",
-           "The method reaches a maximum accuracy on par with or above every competitor and reaches "
-           "SGD-Scan's peak in fewer iterations once EL2N's scoring iterations are counted. Table 1 "
-           "(ResNet50, maximum mean accuracy): CIFAR-10 ours 95.2 ± 0.2 vs SGD-Scan 95.1 ± 0.1, focal "
-           "94.8, EL2N 95.2, SPV 95.0, Rank 95.1, Prop 95.1; CIFAR-100 ours (E=1) 78.1 ± 0.4 vs "
-           "SGD-Scan 77.8 ± 0.2, the others 76.3-77.9. The methods' maxima lie within about 0.005."),
-    "C2": ("Importance is model dependent (Sec. 4.2, Fig. 3, 11, 12, App. B)",
-           "Class importance differs between architectures, yet the sample weights of different "
-           "models are correlated: mean Spearman ρ 0.77 with each model at its own E, 0.81 with all "
-           "at E=10. Training ResNet50 with LeNet's weights ends about at SGD-Scan's level, below its "
-           "own weights; another seed's weights of the same model do about as well (initialization "
-           "matters little). Weights computed late in training (after epoch 100) correlate less with "
-           "earlier ones (Fig. 9)."),
-    "C3": ("Intrinsic class balancing (Sec. 4.3, Fig. 4, 5, 15)",
-           "With 20% of CIFAR-100's classes replicated 5 or 20 times, the method converges faster and "
-           "higher than SGD-Scan, giving up a little accuracy on the replicated classes and gaining "
-           "on the others; the replicated classes get lower class weights, lower with 20 copies than "
-           "with 5. Sampling classes by their class importance (SGD-SCI) beats SGD-Scan on average "
-           "and ends comparable to the method."),
-    "C4": ("Multiple augmentations (Sec. 4.4, Table 2, Fig. 6)",
-           "With every image under 5 augmentation policies, the method reaches the highest accuracy "
-           "(CIFAR-10 96.2 ± 0.2 vs SGD-Scan 95.7 ± 0.2 and the others 95.4-95.8; CIFAR-100 80.1 ± 0.7 "
-           "vs 79.9 ± 0.5, the others 78.8-79.9), and the spread between the methods' maxima roughly "
-           "doubles compared with Table 1."),
-    "C5": ("Sensitivity to E and γ, and the ablations (App. A.2.2, E; Fig. 8, 10, 20-23)",
-           "E: a few burn-in epochs suffice and later switches generalize worse (CIFAR-10: E=10 chosen, "
-           "5-20 good; CIFAR-100: only E=1 beats SGD-Scan). γ: several values match or beat SGD-Scan "
-           "(CIFAR-10: 0.5 and 1 beat it, γ ≥ 2 drop). Ablations, each worse than the method: weights "
-           "updated online (Fig. 20), other hardness metrics (loss, EL2N, gradient norm; Fig. 21), the "
-           "unbiased variant (Fig. 22), random weights and focus on easy samples (App. E), sampling in "
-           "proportion to EL2N (worse than pruning with it, Fig. 23)."),
+    "C1": (
+        "Convergence (Sec. 4.1, Table 1, Fig. 1-2)",
+        "The method reaches a maximum accuracy on par with or above every competitor and reaches "
+        "SGD-Scan's peak in fewer iterations once EL2N's scoring iterations are counted. Table 1 "
+        "(ResNet50, maximum mean accuracy): CIFAR-10 ours 95.2 ± 0.2 vs SGD-Scan 95.1 ± 0.1, focal "
+        "94.8, EL2N 95.2, SPV 95.0, Rank 95.1, Prop 95.1; CIFAR-100 ours (E=1) 78.1 ± 0.4 vs "
+        "SGD-Scan 77.8 ± 0.2, the others 76.3-77.9. The methods' maxima lie within about 0.005.",
+    ),
+    "C2": (
+        "Importance is model dependent (Sec. 4.2, Fig. 3, 11, 12, App. B)",
+        "Class importance differs between architectures, yet the sample weights of different "
+        "models are correlated: mean Spearman ρ 0.77 with each model at its own E, 0.81 with all "
+        "at E=10. Training ResNet50 with LeNet's weights ends about at SGD-Scan's level, below its "
+        "own weights; another seed's weights of the same model do about as well (initialization "
+        "matters little). Weights computed late in training (after epoch 100) correlate less with "
+        "earlier ones (Fig. 9).",
+    ),
+    "C3": (
+        "Intrinsic class balancing (Sec. 4.3, Fig. 4, 5, 15)",
+        "With 20% of CIFAR-100's classes replicated 5 or 20 times, the method converges faster and "
+        "higher than SGD-Scan, giving up a little accuracy on the replicated classes and gaining "
+        "on the others; the replicated classes get lower class weights, lower with 20 copies than "
+        "with 5. Sampling classes by their class importance (SGD-SCI) beats SGD-Scan on average "
+        "and ends comparable to the method.",
+    ),
+    "C4": (
+        "Multiple augmentations (Sec. 4.4, Table 2, Fig. 6)",
+        "With every image under 5 augmentation policies, the method reaches the highest accuracy "
+        "(CIFAR-10 96.2 ± 0.2 vs SGD-Scan 95.7 ± 0.2 and the others 95.4-95.8; CIFAR-100 80.1 ± 0.7 "
+        "vs 79.9 ± 0.5, the others 78.8-79.9), and the spread between the methods' maxima roughly "
+        "doubles compared with Table 1.",
+    ),
+    "C5": (
+        "Sensitivity to E and γ, and the ablations (App. A.2.2, E; Fig. 8, 10, 20-23)",
+        "E: a few burn-in epochs suffice and later switches generalize worse (CIFAR-10: E=10 chosen, "
+        "5-20 good; CIFAR-100: only E=1 beats SGD-Scan). γ: several values match or beat SGD-Scan "
+        "(CIFAR-10: 0.5 and 1 beat it, γ ≥ 2 drop). Ablations, each worse than the method: weights "
+        "updated online (Fig. 20), other hardness metrics (loss, EL2N, gradient norm; Fig. 21), the "
+        "unbiased variant (Fig. 22), random weights and focus on easy samples (App. E), sampling in "
+        "proportion to EL2N (worse than pruning with it, Fig. 23).",
+    ),
 }
 
 # Paper-scale twins in configs/experiment/paper/ per claim (the CPU sweeps' counterparts).
@@ -72,9 +84,15 @@ PAPER_EXPERIMENTS = {
     "C2": ["fig03_class_weights", "fig11_class_weights_e10", "fig12_weights_from_elsewhere"],
     "C3": ["fig04_imbalanced", "fig05_sgd_sci", "appC_fig17_imagenet_imbalanced"],
     "C4": ["table2_fig6_multiaug"],
-    "C5": ["fig08_burn_in_sensitivity", "fig10_gamma_sensitivity", "appE_fig20_online_replacement",
-           "appE_fig21_metrics", "appE_fig22_unbiased", "appE_random_and_easy_weights",
-           "appE_fig23_el2n_proportional"],
+    "C5": [
+        "fig08_burn_in_sensitivity",
+        "fig10_gamma_sensitivity",
+        "appE_fig20_online_replacement",
+        "appE_fig21_metrics",
+        "appE_fig22_unbiased",
+        "appE_random_and_easy_weights",
+        "appE_fig23_el2n_proportional",
+    ],
 }
 
 
@@ -161,7 +179,10 @@ class Report:
         for arm in self.arms:
             if not arm.row["seeds"] or (dataset and arm.dataset != dataset) or (model and arm.model != model):
                 continue
-            if all((arm.method if key == "method" else arm.setting(key)) == value for key, value in settings.items()):
+            if all(
+                (arm.method if key == "method" else arm.setting(key)) == value
+                for key, value in settings.items()
+            ):
                 found.append(arm)
         return found
 
@@ -189,8 +210,10 @@ def run_weights(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
 
     record = read_torch_file(run.weights_file)
     order = torch.as_tensor(record["index"]).argsort()
-    return (torch.as_tensor(record["weight"]).double()[order].numpy(),
-            torch.as_tensor(record["label"])[order].numpy())
+    return (
+        torch.as_tensor(record["weight"]).double()[order].numpy(),
+        torch.as_tensor(record["label"])[order].numpy(),
+    )
 
 
 def arm_weights(arm: Arm) -> np.ndarray | None:
@@ -296,16 +319,25 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 # -- the claims ----------------------------------------------------------------------------------
-COMPETITORS = (("SGD-Scan", "sgd_scan"), ("focal loss", "focal"), ("EL2N (scoring counted)", "el2n"),
-               ("SGD-SPV", "spv"), ("SGD-Rank", "sgd_rank"), ("SGD-Prop", "sgd_prop"))
+COMPETITORS = (
+    ("SGD-Scan", "sgd_scan"),
+    ("focal loss", "focal"),
+    ("EL2N (scoring counted)", "el2n"),
+    ("SGD-SPV", "spv"),
+    ("SGD-Rank", "sgd_rank"),
+    ("SGD-Prop", "sgd_prop"),
+)
 
 
 def convergence_table(report: Report, dataset: str, out: Path, checks: list) -> list[str]:
     ours = report.one(dataset=dataset, method="ours")
     if ours is None:
         return [f"No finished run of the method on {dataset}."]
-    lines = [f"**{ours.comparison['title']}** (baseline A_b = {ours.comparison['A_b']:.4f}; "
-             f"{report.link(ours.comparison, 'accuracy', out)}, {report.link(ours.comparison, 'speedup', out)})", ""]
+    lines = [
+        f"**{ours.comparison['title']}** (baseline A_b = {ours.comparison['A_b']:.4f}; "
+        f"{report.link(ours.comparison, 'accuracy', out)}, {report.link(ours.comparison, 'speedup', out)})",
+        "",
+    ]
     rows, arms = [], [ours]
     holds = []
     for name, method in COMPETITORS:
@@ -316,13 +348,26 @@ def convergence_table(report: Report, dataset: str, out: Path, checks: list) -> 
         arms.append(other)
         result = versus(ours, other)
         quicker = faster_or_same(ours, other)
-        ok = None if result["word"] == "too few seeds to test" else (result["word"] != "worse" and quicker is not False)
+        ok = (
+            None
+            if result["word"] == "too few seeds to test"
+            else (result["word"] != "worse" and quicker is not False)
+        )
         holds.append(ok)
-        rows.append([name, acc(other), speed(other), diff_text(result),
-                     {True: "yes", False: "no", None: "-"}[ok]])
+        rows.append(
+            [name, acc(other), speed(other), diff_text(result), {True: "yes", False: "no", None: "-"}[ok]]
+        )
     rows.insert(0, ["**ours**", acc(ours), speed(ours), "", ""])
-    lines += table(["method", f"max mean acc (per-seed best)", f"speed-up at ε={EPS}",
-                    "ours − it (paired, best acc)", "ours on par or better, and as fast"], rows)
+    lines += table(
+        [
+            "method",
+            "max mean acc (per-seed best)",
+            f"speed-up at ε={EPS}",
+            "ours − it (paired, best acc)",
+            "ours on par or better, and as fast",
+        ],
+        rows,
+    )
     lines += ["", f"Scale: {noise_note(arms)}."]
     checks.append(verdict(holds) if holds else None)
     return lines
@@ -344,10 +389,12 @@ def claim_c1(reports: dict, out: Path) -> tuple[str, list[str], str]:
         result = PARTLY
     else:
         result = FAILS
-    rule = ("Rule: against each competitor, the method holds when its per-seed best accuracy is not "
-            "worse beyond seed noise (paired t-test over 4 seeds, 95% CI) and it reaches SGD-Scan's "
-            f"peak − {EPS} in no more iterations (EL2N's scoring iterations added, as in the paper's "
-            "Fig. 2). The claim holds when it does so against all competitors on both data sets.")
+    rule = (
+        "Rule: against each competitor, the method holds when its per-seed best accuracy is not "
+        "worse beyond seed noise (paired t-test over 4 seeds, 95% CI) and it reaches SGD-Scan's "
+        f"peak − {EPS} in no more iterations (EL2N's scoring iterations added, as in the paper's "
+        "Fig. 2). The claim holds when it does so against all competitors on both data sets."
+    )
     key = "; ".join(f"{d}: {v}" for d, v in zip(("Fashion-MNIST", "digits"), per_dataset))
     return result, [rule, ""] + lines, key
 
@@ -379,16 +426,20 @@ def claim_c2(reports: dict, out: Path) -> tuple[str, list[str], str]:
     lenet_own = report.one(dataset="digits", model="lenet", method="ours", burn_in_epochs=1)
     lenet_e2 = report.one(dataset="digits", model="lenet", method="ours", burn_in_epochs=2)
     pyramid = report.one(dataset="digits", model="pyramidnet20", method="ours", burn_in_epochs=2)
-    w = {name: arm_weights(arm) if arm else None for name, arm in
-         (("lenet_own", lenet_own), ("lenet_e2", lenet_e2), ("pyramid", pyramid))}
+    w = {
+        name: arm_weights(arm) if arm else None
+        for name, arm in (("lenet_own", lenet_own), ("lenet_e2", lenet_e2), ("pyramid", pyramid))
+    }
     rho_own = spearman_between(w["lenet_own"], w["pyramid"])
     rho_same_e = spearman_between(w["lenet_e2"], w["pyramid"])
     seeds = {name: seeds_rho(value) for name, value in w.items()}
-    rows = [["LeNet (E=1) vs PyramidNet20 (E=2), each at its own E", fmt(rho_own), "0.77"],
-            ["LeNet vs PyramidNet20, both at E=2", fmt(rho_same_e), "0.81 (all at E=10)"],
-            ["LeNet E=1, between its 4 seeds", fmt(seeds["lenet_own"]), "-"],
-            ["LeNet E=2, between its 4 seeds", fmt(seeds["lenet_e2"]), "-"],
-            ["PyramidNet20 E=2, between its 4 seeds", fmt(seeds["pyramid"]), "-"]]
+    rows = [
+        ["LeNet (E=1) vs PyramidNet20 (E=2), each at its own E", fmt(rho_own), "0.77"],
+        ["LeNet vs PyramidNet20, both at E=2", fmt(rho_same_e), "0.81 (all at E=10)"],
+        ["LeNet E=1, between its 4 seeds", fmt(seeds["lenet_own"]), "-"],
+        ["LeNet E=2, between its 4 seeds", fmt(seeds["lenet_e2"]), "-"],
+        ["PyramidNet20 E=2, between its 4 seeds", fmt(seeds["pyramid"]), "-"],
+    ]
     lines += ["Spearman ρ of the mean sample weights (digits, 1,438 training images):", ""]
     lines += table(["weights compared", "ρ here", "paper"], rows)
     within = [v for v in (seeds["lenet_e2"], seeds["pyramid"]) if v is not None]
@@ -398,9 +449,12 @@ def claim_c2(reports: dict, out: Path) -> tuple[str, list[str], str]:
         dependent = rho_same_e < min(within)
         correlated = rho_same_e > 0
         checks.append(dependent and correlated)
-        lines += ["", f"Check (model dependence): ρ between models at the same E ({rho_same_e:.3f}) below "
-                      f"ρ between seeds of one model ({min(within):.3f}) and above 0: "
-                      f"{'yes' if dependent and correlated else 'no'}."]
+        lines += [
+            "",
+            f"Check (model dependence): ρ between models at the same E ({rho_same_e:.3f}) below "
+            f"ρ between seeds of one model ({min(within):.3f}) and above 0: "
+            f"{'yes' if dependent and correlated else 'no'}.",
+        ]
     # across E: fig08's LeNet on Fashion-MNIST at E = 0, 1, 2, 5, 10
     by_e = {}
     for arm in report.select(dataset="fashion_mnist", model="lenet", method="ours"):
@@ -409,35 +463,49 @@ def claim_c2(reports: dict, out: Path) -> tuple[str, list[str], str]:
             by_e[e] = arm_weights(arm)
     es = sorted(by_e)
     if len(es) > 1:
-        rows = [[f"E={a} vs E={b}", fmt(spearman_between(by_e[a], by_e[b])), fmt(seeds_rho(by_e[b]))]
-                for a, b in zip(es, es[1:])]
-        lines += ["", "Across E (LeNet, Fashion-MNIST, 500 per class; the paper's Fig. 9 does this for ResNet50):",
-                  ""] + table(["mean weights compared", "ρ", "ρ between seeds at the later E"], rows)
+        rows = [
+            [f"E={a} vs E={b}", fmt(spearman_between(by_e[a], by_e[b])), fmt(seeds_rho(by_e[b]))]
+            for a, b in zip(es, es[1:])
+        ]
+        lines += [
+            "",
+            "Across E (LeNet, Fashion-MNIST, 500 per class; the paper's Fig. 9 does this for ResNet50):",
+            "",
+        ] + table(["mean weights compared", "ρ", "ρ between seeds at the later E"], rows)
     # training with weights from elsewhere (fig12: PyramidNet20 on the digits, E=2)
     own = report.one(dataset="digits", model="pyramidnet20", method="ours")
     scan = report.one(dataset="digits", model="pyramidnet20", method="sgd_scan")
     rows = []
     if own is not None:
         rows.append(["its own weights (ours)", acc(own), speed(own), ""])
-        for method, text in (("weights_from/lenet_e1", "LeNet's at E=1 (same seed)"),
-                             ("weights_from/lenet_e2", "LeNet's at E=2 (same seed)"),
-                             ("weights_from/pyramidnet20_mean", "mean of 4 PyramidNet20 seeds"),
-                             ("weights_from/pyramidnet20_seed2023", "PyramidNet20 seed 2023's")):
+        for method, text in (
+            ("weights_from/lenet_e1", "LeNet's at E=1 (same seed)"),
+            ("weights_from/lenet_e2", "LeNet's at E=2 (same seed)"),
+            ("weights_from/pyramidnet20_mean", "mean of 4 PyramidNet20 seeds"),
+            ("weights_from/pyramidnet20_seed2023", "PyramidNet20 seed 2023's"),
+        ):
             arm = report.one(dataset="digits", model="pyramidnet20", method=method)
             if arm is not None:
                 rows.append([text, acc(arm), speed(arm), diff_text(versus(arm, own))])
         if scan is not None:
             rows.append(["SGD-Scan", acc(scan), speed(scan), diff_text(versus(scan, own))])
-        lines += ["", f"Training PyramidNet20 (digits) with weights from elsewhere ({report.link(own.comparison, 'accuracy', out)}):",
-                  ""] + table(["weights", "max mean acc", f"speed-up at ε={EPS}", "it − own weights"], rows)
+        lines += [
+            "",
+            "Training PyramidNet20 (digits) with weights from elsewhere "
+            f"({report.link(own.comparison, 'accuracy', out)}):",
+            "",
+        ] + table(["weights", "max mean acc", f"speed-up at ε={EPS}", "it − own weights"], rows)
         lenet = report.one(dataset="digits", model="pyramidnet20", method="weights_from/lenet_e2")
         if lenet is not None:
             result = versus(lenet, own)
             # the paper: another model's weights train worse than the model's own
             checks.append(None if result["word"] == "too few seeds to test" else result["word"] == "worse")
             arms = [a for a in report.select(dataset="digits", model="pyramidnet20") if a.row["seeds"]]
-            lines += ["", f"Check (another model's weights train worse): LeNet's E=2 weights vs its own: "
-                          f"{result['word']}. Scale: {noise_note(arms)}."]
+            lines += [
+                "",
+                f"Check (another model's weights train worse): LeNet's E=2 weights vs its own: "
+                f"{result['word']}. Scale: {noise_note(arms)}.",
+            ]
     key = f"ρ across models {fmt(rho_own)} (own E), {fmt(rho_same_e)} (same E) vs 0.77/0.81"
     return verdict(checks), lines, key
 
@@ -482,28 +550,64 @@ def claim_c3(reports: dict, out: Path) -> tuple[str, list[str], str]:
             ratios[copies] = shares["ratio"]
             checks.append(bool((shares["ratio"] < 1).all()))
         other_gain = mine["acc_other"].mean() - theirs["acc_other"].mean() if len(mine["acc_other"]) else None
-        aug_change = mine["acc_augmented"].mean() - theirs["acc_augmented"].mean() if len(mine["acc_augmented"]) else None
-        checks.append(None if result["word"] == "too few seeds to test" else result["word"] != "worse"
-                      and faster_or_same(ours, scan) is not False)
+        aug_change = (
+            mine["acc_augmented"].mean() - theirs["acc_augmented"].mean()
+            if len(mine["acc_augmented"])
+            else None
+        )
+        checks.append(
+            None
+            if result["word"] == "too few seeds to test"
+            else result["word"] != "worse" and faster_or_same(ours, scan) is not False
+        )
         if other_gain is not None:
             checks.append(bool(other_gain > 0))
-        rows.append([f"2 of 10 classes x{copies}", acc(scan), acc(ours), speed(ours), diff_text(result),
-                     f"{aug_change:+.4f}" if aug_change is not None else "-",
-                     f"{other_gain:+.4f}" if other_gain is not None else "-",
-                     ("-" if shares is None else
-                      f"{shares['ratio'].mean():.3f} (seeds {shares['ratio'].min():.3f}-{shares['ratio'].max():.3f})"),
-                     report.link(ours.comparison, "accuracy", out)])
+        rows.append(
+            [
+                f"2 of 10 classes x{copies}",
+                acc(scan),
+                acc(ours),
+                speed(ours),
+                diff_text(result),
+                f"{aug_change:+.4f}" if aug_change is not None else "-",
+                f"{other_gain:+.4f}" if other_gain is not None else "-",
+                (
+                    "-"
+                    if shares is None
+                    else f"{shares['ratio'].mean():.3f} "
+                    f"(seeds {shares['ratio'].min():.3f}-{shares['ratio'].max():.3f})"
+                ),
+                report.link(ours.comparison, "accuracy", out),
+            ]
+        )
     if rows:
-        lines += ["Replicated classes (Fashion-MNIST, 100 images per class, 2 of 10 classes copied 5 or 20 "
-                  "times under the paper's policies), SGD-Scan against the method (E=1, γ=0.5):", ""]
-        lines += table(["data", "SGD-Scan", "ours", f"ours' speed-up at ε={EPS}", "ours − SGD-Scan",
-                        "final acc on replicated classes, ours − Scan", "on the others, ours − Scan",
-                        "mean weight of a replicated sample / of another", "figure"], rows)
+        lines += [
+            "Replicated classes (Fashion-MNIST, 100 images per class, 2 of 10 classes copied 5 or 20 "
+            "times under the paper's policies), SGD-Scan against the method (E=1, γ=0.5):",
+            "",
+        ]
+        lines += table(
+            [
+                "data",
+                "SGD-Scan",
+                "ours",
+                f"ours' speed-up at ε={EPS}",
+                "ours − SGD-Scan",
+                "final acc on replicated classes, ours − Scan",
+                "on the others, ours − Scan",
+                "mean weight of a replicated sample / of another",
+                "figure",
+            ],
+            rows,
+        )
     if 5 in ratios and 20 in ratios:
         lower = bool(ratios[20].mean() < ratios[5].mean())
         checks.append(lower)
-        lines += ["", f"Check (lower weight with more copies): {ratios[20].mean():.3f} at x20 vs "
-                      f"{ratios[5].mean():.3f} at x5: {'yes' if lower else 'no'}."]
+        lines += [
+            "",
+            f"Check (lower weight with more copies): {ratios[20].mean():.3f} at x20 vs "
+            f"{ratios[5].mean():.3f} at x5: {'yes' if lower else 'no'}.",
+        ]
     # SGD-SCI (fig05 with table1's SGD-Scan and ours)
     rows = []
     for dataset in ("fashion_mnist", "digits"):
@@ -514,28 +618,49 @@ def claim_c3(reports: dict, out: Path) -> tuple[str, list[str], str]:
             continue
         vs_scan, vs_ours = versus(sci, scan), versus(sci, ours)
         known = "too few seeds to test" not in (vs_scan["word"], vs_ours["word"])
-        checks.append((vs_scan["word"] != "worse" and sci.row["max_mean_acc"] > scan.row["max_mean_acc"]) if known else None)
+        checks.append(
+            (vs_scan["word"] != "worse" and sci.row["max_mean_acc"] > scan.row["max_mean_acc"])
+            if known
+            else None
+        )
         checks.append(vs_ours["word"] == "on par" if known else None)
-        rows.append([sci.comparison["title"], acc(scan), acc(ours), acc(sci), diff_text(vs_scan), diff_text(vs_ours),
-                     report.link(sci.comparison, "accuracy", out)])
+        rows.append(
+            [
+                sci.comparison["title"],
+                acc(scan),
+                acc(ours),
+                acc(sci),
+                diff_text(vs_scan),
+                diff_text(vs_ours),
+                report.link(sci.comparison, "accuracy", out),
+            ]
+        )
     if rows:
         lines += ["", "SGD-SCI (classes drawn by the method's class importance at E=1):", ""]
         lines += table(["data", "SGD-Scan", "ours", "SGD-SCI", "SCI − Scan", "SCI − ours", "figure"], rows)
     # class importance figures of the imbalanced sets
-    figures = [f"[{imp['title']}]({relative(report.folder / imp['figures']['class_importance'], out)})"
-               for imp in report.data.get("importance", []) if (imp.get("figures") or {}).get("class_importance")]
+    figures = [
+        f"[{imp['title']}]({relative(report.folder / imp['figures']['class_importance'], out)})"
+        for imp in report.data.get("importance", [])
+        if (imp.get("figures") or {}).get("class_importance")
+    ]
     if figures:
         lines += ["", "Class importance figures: " + ", ".join(figures) + "."]
-    lines += ["", "Rule: holds when every sub-check holds: replicated samples weigh less than the others "
-                  "(every seed), less at x20 than at x5, the method not worse than SGD-Scan (paired test) "
-                  "and as fast, better on the non-replicated classes; SCI's mean peak above SGD-Scan's "
-                  "without being worse, and on par with the method."]
+    lines += [
+        "",
+        "Rule: holds when every sub-check holds: replicated samples weigh less than the others "
+        "(every seed), less at x20 than at x5, the method not worse than SGD-Scan (paired test) "
+        "and as fast, better on the non-replicated classes; SCI's mean peak above SGD-Scan's "
+        "without being worse, and on par with the method.",
+    ]
     key = ", ".join(f"x{c}: replicated/other weight {r.mean():.2f}" for c, r in sorted(ratios.items()))
     return verdict(checks), lines, key
 
 
 def policy_shares(arm: Arm, policies: int = 5) -> np.ndarray | None:
-    """(seeds, policies): share of the weight per augmentation policy (sample p*N+i = image i under policy p)."""
+    """(seeds, policies): share of the weight per augmentation policy.
+
+    Sample p*N+i is image i under policy p."""
     weights = arm_weights(arm)
     if weights is None or weights.shape[1] % policies:
         return None
@@ -562,25 +687,48 @@ def claim_c4(reports: dict, out: Path) -> tuple[str, list[str], str]:
         checks.append(None if result["word"] == "too few seeds to test" else result["word"] != "worse")
     top = max(others + [ours], key=lambda a: a.row["max_mean_acc"])
     checks.append(top is ours if len(set(ours.row["seeds"])) >= MIN_SEEDS else None)
-    lines += [f"**{ours.comparison['title']}**, 3,000 samples (600 images x 5 policies) "
-              f"({report.link(ours.comparison, 'accuracy', out)}, {report.link(ours.comparison, 'speedup', out)}):", ""]
-    lines += table(["method", "max mean acc (per-seed best)", f"speed-up at ε={EPS}", "ours − it (paired)"], rows)
+    lines += [
+        f"**{ours.comparison['title']}**, 3,000 samples (600 images x 5 policies) "
+        f"({report.link(ours.comparison, 'accuracy', out)}, {report.link(ours.comparison, 'speedup', out)}):",
+        "",
+    ]
+    lines += table(
+        ["method", "max mean acc (per-seed best)", f"speed-up at ε={EPS}", "ours − it (paired)"], rows
+    )
     lines += ["", f"Highest maximum mean accuracy: {top.label}. Scale: {noise_note(others + [ours])}."]
-    spread_multi = max(a.row["max_mean_acc"] for a in others + [ours]) - min(a.row["max_mean_acc"] for a in others + [ours])
+    spread_multi = max(a.row["max_mean_acc"] for a in others + [ours]) - min(
+        a.row["max_mean_acc"] for a in others + [ours]
+    )
     if plain is not None:
-        plain_arms = [a for a in plain.select(dataset="fashion_mnist") if a.method in {m for _, m in COMPETITORS} | {"ours"}]
+        plain_arms = [
+            a
+            for a in plain.select(dataset="fashion_mnist")
+            if a.method in {m for _, m in COMPETITORS} | {"ours"}
+        ]
         if plain_arms:
-            spread_plain = max(a.row["max_mean_acc"] for a in plain_arms) - min(a.row["max_mean_acc"] for a in plain_arms)
-            lines += ["", f"Spread of the methods' maxima: {spread_multi:.4f} here vs {spread_plain:.4f} without the "
-                          "policies (C1, Fashion-MNIST with 500 images per class: a different training-set size, so "
-                          "only indicative)."]
+            spread_plain = max(a.row["max_mean_acc"] for a in plain_arms) - min(
+                a.row["max_mean_acc"] for a in plain_arms
+            )
+            lines += [
+                "",
+                f"Spread of the methods' maxima: {spread_multi:.4f} here vs {spread_plain:.4f} without the "
+                "policies (C1, Fashion-MNIST with 500 images per class: a different training-set size, so "
+                "only indicative).",
+            ]
     shares = policy_shares(ours)
     if shares is not None:
         mean = shares.mean(0)
-        lines += ["", "Share of the method's weight per policy (mean over seeds; uniform would be 0.200): "
-                  + ", ".join(f"policy {p}: {v:.3f}" for p, v in enumerate(mean)) + "."]
-    lines += ["", "Rule: holds when the method has the highest maximum mean accuracy and is not worse than "
-                  "any competitor beyond seed noise."]
+        lines += [
+            "",
+            "Share of the method's weight per policy (mean over seeds; uniform would be 0.200): "
+            + ", ".join(f"policy {p}: {v:.3f}" for p, v in enumerate(mean))
+            + ".",
+        ]
+    lines += [
+        "",
+        "Rule: holds when the method has the highest maximum mean accuracy and is not worse than "
+        "any competitor beyond seed noise.",
+    ]
     return verdict(checks), lines, f"ours {ours.row['max_mean_acc']:.4f}, best is {top.label}"
 
 
@@ -593,9 +741,14 @@ def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
     if scan is None:
         return UNTESTABLE, ["No SGD-Scan run on Fashion-MNIST (C1's table1 sweep)."], ""
     # E and gamma (LeNet, Fashion-MNIST)
-    for key_name, symbol, fixed in (("burn_in_epochs", "E", {"gamma": 0.5}), ("gamma", "γ", {"burn_in_epochs": 1})):
+    for key_name, symbol, fixed in (
+        ("burn_in_epochs", "E", {"gamma": 0.5}),
+        ("gamma", "γ", {"burn_in_epochs": 1}),
+    ):
         seen, rows = {}, []
-        for arm in report.select(dataset="fashion_mnist", method="ours", score="p_true", unbiased=False, **fixed):
+        for arm in report.select(
+            dataset="fashion_mnist", method="ours", score="p_true", unbiased=False, **fixed
+        ):
             if arm.setting("weights_file") is not None:
                 continue
             value = arm.setting(key_name)
@@ -609,9 +762,15 @@ def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
             rows.append([f"{symbol}={value}", acc(arm), speed(arm), diff_text(result)])
         if rows:
             figure = report.link(scan.comparison, "accuracy", out)
-            lines += [f"Sensitivity to {symbol} (LeNet, Fashion-MNIST, {', '.join(f'{k}={v}' for k, v in fixed.items())}; "
-                      f"SGD-Scan {acc(scan)}; {figure}):", ""]
-            lines += table([symbol, "max mean acc", f"speed-up at ε={EPS}", "it − SGD-Scan (paired)"], rows) + [""]
+            lines += [
+                f"Sensitivity to {symbol} (LeNet, Fashion-MNIST, "
+                f"{', '.join(f'{k}={v}' for k, v in fixed.items())}; "
+                f"SGD-Scan {acc(scan)}; {figure}):",
+                "",
+            ]
+            lines += table(
+                [symbol, "max mean acc", f"speed-up at ε={EPS}", "it − SGD-Scan (paired)"], rows
+            ) + [""]
             good = [v for v, w in beats if w == "better"]
             worse = [v for v, w in beats if w == "worse"]
             if all(w == "too few seeds to test" for _, w in beats):
@@ -619,8 +778,11 @@ def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
                 checks.append(None)
                 continue
             key.append(f"{symbol} better than Scan at {good or 'none'}, worse at {worse or 'none'}")
-            lines += [f"{symbol} values better than SGD-Scan: {good or 'none'}; worse: {worse or 'none'}; "
-                      f"the others on par.", ""]
+            lines += [
+                f"{symbol} values better than SGD-Scan: {good or 'none'}; worse: {worse or 'none'}; "
+                f"the others on par.",
+                "",
+            ]
             if key_name == "burn_in_epochs":
                 # the paper: a few epochs suffice and late switches generalize worse
                 late = [v for v in seen if v >= 5]
@@ -629,21 +791,26 @@ def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
                     best_early = max(seen[v].row["max_mean_acc"] for v in early)
                     best_late = max(seen[v].row["max_mean_acc"] for v in late)
                     checks.append(best_early >= best_late)
-                    lines += [f"Check (an early switch is at least as good as a late one): best of E in {early} "
-                              f"{best_early:.4f} vs of E in {late} {best_late:.4f}: "
-                              f"{'yes' if best_early >= best_late else 'no'}.", ""]
+                    lines += [
+                        f"Check (an early switch is at least as good as a late one): best of E in {early} "
+                        f"{best_early:.4f} vs of E in {late} {best_late:.4f}: "
+                        f"{'yes' if best_early >= best_late else 'no'}.",
+                        "",
+                    ]
             else:
                 checks.append(bool(good) or all(w == "on par" for _, w in beats))
     # ablations: each against the method (E=1, gamma 0.5) on both data sets
-    ablations = (("weights updated online (Fig. 20)", dict(method="ours_online")),
-                 ("SGD with replacement (Fig. 20)", dict(method="sgd_replacement")),
-                 ("hardness = loss (Fig. 21)", dict(method="ours", score="loss")),
-                 ("hardness = EL2N (Fig. 21)", dict(method="ours", score="el2n")),
-                 ("hardness = gradient norm (Fig. 21)", dict(method="ours", score="grad_norm")),
-                 ("unbiased (Fig. 22)", dict(method="ours_unbiased")),
-                 ("random weights (App. E)", dict(method="random_weights")),
-                 ("focus on easy samples, γ=-0.5 (App. E)", dict(method="ours_easy")),
-                 ("sampling ∝ EL2N (Fig. 23)", dict(method="el2n_proportional")))
+    ablations = (
+        ("weights updated online (Fig. 20)", dict(method="ours_online")),
+        ("SGD with replacement (Fig. 20)", dict(method="sgd_replacement")),
+        ("hardness = loss (Fig. 21)", dict(method="ours", score="loss")),
+        ("hardness = EL2N (Fig. 21)", dict(method="ours", score="el2n")),
+        ("hardness = gradient norm (Fig. 21)", dict(method="ours", score="grad_norm")),
+        ("unbiased (Fig. 22)", dict(method="ours_unbiased")),
+        ("random weights (App. E)", dict(method="random_weights")),
+        ("focus on easy samples, γ=-0.5 (App. E)", dict(method="ours_easy")),
+        ("sampling ∝ EL2N (Fig. 23)", dict(method="el2n_proportional")),
+    )
     reference_c1 = reports.get("C1")
     for dataset in ("fashion_mnist", "digits"):
         ours = report.one(dataset=dataset, method="ours", burn_in_epochs=1, gamma=0.5, score="p_true")
@@ -658,23 +825,35 @@ def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
             known = result["word"] != "too few seeds to test"
             worse.append(result["word"] == "worse" if known else None)
             rows.append([name, acc(arm), speed(arm), diff_text(result)])
-        el2n = report.one(dataset=dataset, method="el2n") or (reference_c1 and reference_c1.one(dataset=dataset, method="el2n"))
+        el2n = report.one(dataset=dataset, method="el2n") or (
+            reference_c1 and reference_c1.one(dataset=dataset, method="el2n")
+        )
         prop = report.one(dataset=dataset, method="el2n_proportional")
         if el2n is not None and prop is not None:
             result = versus(prop, el2n)
             rows.append(["sampling ∝ EL2N vs EL2N pruning", "", "", diff_text(result)])
         if rows:
-            lines += [f"Ablations on {ours.comparison['title']} (the method: {acc(ours)}; "
-                      f"{report.link(ours.comparison, 'accuracy', out)}):", ""]
-            lines += table(["variant", "max mean acc", f"speed-up at ε={EPS}", "it − ours (paired)"], rows) + [""]
-            lines += [f"Scale: {noise_note([a for a in report.select(dataset=dataset) if a.row['seeds']])}.", ""]
+            lines += [
+                f"Ablations on {ours.comparison['title']} (the method: {acc(ours)}; "
+                f"{report.link(ours.comparison, 'accuracy', out)}):",
+                "",
+            ]
+            lines += table(
+                ["variant", "max mean acc", f"speed-up at ε={EPS}", "it − ours (paired)"], rows
+            ) + [""]
+            lines += [
+                f"Scale: {noise_note([a for a in report.select(dataset=dataset) if a.row['seeds']])}.",
+                "",
+            ]
             counted = [w for w in worse if w is not None]
             key.append(f"{dataset}: {sum(counted)} of {len(counted)} ablations worse than ours")
             checks.extend(worse)
-    lines += ["Rule: for E, holds when the best early switch (E < 5) is at least as good as the best late one; "
-              "for γ, when some γ beats SGD-Scan or all are on par with it; each ablation holds when it is "
-              "worse than the method beyond seed noise (paired t-test). The claim holds when all do, partly "
-              "when some do."]
+    lines += [
+        "Rule: for E, holds when the best early switch (E < 5) is at least as good as the best late one; "
+        "for γ, when some γ beats SGD-Scan or all are on par with it; each ablation holds when it is "
+        "worse than the method beyond seed noise (paired t-test). The claim holds when all do, partly "
+        "when some do."
+    ]
     return verdict(checks), lines, "; ".join(key)
 
 
@@ -683,8 +862,11 @@ CLAIMS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": 
 
 # -- GPU scale -----------------------------------------------------------------------------------
 # The paper's data sets by their published sizes: training images, classes, image side.
-PAPER_DATA = {("CIFARSource", 10): (50_000, 10, 32), ("CIFARSource", 100): (50_000, 100, 32),
-              ("ImageFolderSource", 1000): (1_281_167, 1000, 224)}
+PAPER_DATA = {
+    ("CIFARSource", 10): (50_000, 10, 32),
+    ("CIFARSource", 100): (50_000, 100, 32),
+    ("ImageFolderSource", 1000): (1_281_167, 1000, 224),
+}
 # App. A.2.3: about 700 A100 hours for every experiment the paper shows (main text and appendix).
 PAPER_GPU_HOURS = 700.0
 # Sweep keys that choose the method or the seed, not the data, model or schedule a job trains.
@@ -692,7 +874,7 @@ COST_FREE_KEYS = ("seed=", "method=", "sampler.", "loss.")
 
 
 def sweep_jobs(name: str) -> list[list[str]]:
-    """The overrides of every job of ``experiment=paper/NAME``'s sweep, as Hydra's basic sweeper makes them."""
+    """The overrides of every job of ``experiment=paper/NAME``'s sweep as the basic sweeper has them."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
@@ -730,7 +912,9 @@ def training_set(data) -> tuple[int, int, int]:
         keep, classes = (classes - len(source.exclude)) / classes, classes - len(source.exclude)
     else:
         kind = str(source._target_).rsplit(".", 1)[-1]
-        images, classes, side = PAPER_DATA[(kind, int(source.variant if kind == "CIFARSource" else source.num_classes))]
+        images, classes, side = PAPER_DATA[
+            (kind, int(source.variant if kind == "CIFARSource" else source.num_classes))
+        ]
     samples = images * keep
     if data.get("imbalance"):
         samples *= 1 + data.imbalance.class_fraction * (data.imbalance.replication - 1)
@@ -785,13 +969,16 @@ def gpu_section(out: Path) -> list[str]:
     else:
         note = ""
     total = sum(flops for _, flops in costs.values())
-    lines = ["Each CPU sweep has a paper-scale twin in `configs/experiment/paper/` (the paper's models, "
-             "data and schedules). Runs: the sweep's jobs. GPU-hours: an estimate, not a measurement (this "
-             "machine has no GPU): the paper's own total (App. A.2.3: about 700 A100 hours for every "
-             "experiment it shows) split over our paper experiments in proportion to their training FLOPs "
-             "(3 x forward FLOPs of each job's model, counted by torch on the CPU, x epochs x training "
-             "samples from the data sets' published sizes and options; EL2N's scoring models and the "
-             "scoring passes not counted). `make gpu-check` measures a real GPU's step time.", ""]
+    lines = [
+        "Each CPU sweep has a paper-scale twin in `configs/experiment/paper/` (the paper's models, "
+        "data and schedules). Runs: the sweep's jobs. GPU-hours: an estimate, not a measurement (this "
+        "machine has no GPU): the paper's own total (App. A.2.3: about 700 A100 hours for every "
+        "experiment it shows) split over our paper experiments in proportion to their training FLOPs "
+        "(3 x forward FLOPs of each job's model, counted by torch on the CPU, x epochs x training "
+        "samples from the data sets' published sizes and options; EL2N's scoring models and the "
+        "scoring passes not counted). `make gpu-check` measures a real GPU's step time.",
+        "",
+    ]
     if note:
         lines += [note, ""]
     rows = []
@@ -799,18 +986,35 @@ def gpu_section(out: Path) -> list[str]:
         for name in names:
             runs, flops = costs.get(name, (None, None))
             hours = f"{PAPER_GPU_HOURS * flops / total:.0f}" if flops and total else "-"
-            rows.append([claim, f"`python -m sample_importance.train -m experiment=paper/{name}`",
-                         "-" if runs is None else str(runs), f"{flops / 1e15:,.0f}" if flops else "-", hours])
+            rows.append(
+                [
+                    claim,
+                    f"`python -m sample_importance.train -m experiment=paper/{name}`",
+                    "-" if runs is None else str(runs),
+                    f"{flops / 1e15:,.0f}" if flops else "-",
+                    hours,
+                ]
+            )
     claimed = {n for names in PAPER_EXPERIMENTS.values() for n in names}
     others = sorted(set(costs) - claimed)
     if others and total:
         rest = sum(costs[n][1] for n in others)
-        rows.append(["-", "the other paper experiments: " + ", ".join(f"`{n}`" for n in others),
-                     str(sum(costs[n][0] for n in others)), f"{rest / 1e15:,.0f}", f"{PAPER_GPU_HOURS * rest / total:.0f}"])
+        rows.append(
+            [
+                "-",
+                "the other paper experiments: " + ", ".join(f"`{n}`" for n in others),
+                str(sum(costs[n][0] for n in others)),
+                f"{rest / 1e15:,.0f}",
+                f"{PAPER_GPU_HOURS * rest / total:.0f}",
+            ]
+        )
     lines += table(["claim", "command", "runs", "training PFLOP", "A100-hours (est.)"], rows)
     if total:
-        lines += ["", f"All paper experiments together: {total / 1e15:,.0f} PFLOP; spread over 700 hours that is "
-                      f"{total / (PAPER_GPU_HOURS * 3600) / 1e12:.0f} TFLOP/s, the effective rate these hours assume."]
+        lines += [
+            "",
+            f"All paper experiments together: {total / 1e15:,.0f} PFLOP; spread over 700 hours that is "
+            f"{total / (PAPER_GPU_HOURS * 3600) / 1e12:.0f} TFLOP/s, the effective rate these hours assume.",
+        ]
     return lines
 
 
@@ -825,33 +1029,58 @@ def timing(folder: Path, claims: list[str]) -> str:
         return "no sweep finished"
     start, end = min(int(r[1]) for r in done), max(int(r[2]) for r in done)
     busy = sum(int(r[2]) - int(r[1]) for r in done)
-    return (f"{len(done)} sweeps, {(end - start) / 60:.0f} minutes from the first start to the last end, "
-            f"{busy / 60:.0f} sweep-minutes in all (two sweeps at a time, one per core)")
+    return (
+        f"{len(done)} sweeps, {(end - start) / 60:.0f} minutes from the first start to the last end, "
+        f"{busy / 60:.0f} sweep-minutes in all (two sweeps at a time, one per core)"
+    )
 
 
 def machines(reports: dict) -> str:
-    found = sorted({m for r in reports.values() for c in r.data.get("comparisons", []) for m in c.get("machines", [])})
+    found = sorted(
+        {m for r in reports.values() for c in r.data.get("comparisons", []) for m in c.get("machines", [])}
+    )
     return "; ".join(found) or "unknown"
 
 
 def generated(folder: Path, claims: list[str], out: Path) -> list[str]:
     reports = {c: Report.read(folder / f"report_{c}") for c in claims}
     reports = {c: r for c, r in reports.items() if r is not None}
-    lines = [BEGIN, "", "## Verdicts at CPU scale", "",
-             f"Written by `make claims` (`scripts/claims.sh {folder}` then `scripts/claims.py`) from the runs in "
-             f"`{folder}`: {timing(folder, claims)}. Machine: {machines(reports)}. Models are LeNet-size, data "
-             "sets Fashion-MNIST subsets and scikit-learn's 8x8 digits, 20 epochs in the paper's schedule shape, "
-             "4 seeds (2020-2023), E=1 and γ=0.5 unless a row says otherwise. Accuracies are maximum mean test "
-             "accuracies over the seeds ± the seeds' std at that point, with the range of the per-seed best.", ""]
+    lines = [
+        BEGIN,
+        "",
+        "## Verdicts at CPU scale",
+        "",
+        f"Written by `make claims` (`scripts/claims.sh {folder}` then `scripts/claims.py`) from the runs in "
+        f"`{folder}`: {timing(folder, claims)}. Machine: {machines(reports)}. Models are LeNet-size, data "
+        "sets Fashion-MNIST subsets and scikit-learn's 8x8 digits, 20 epochs in the paper's schedule shape, "
+        "4 seeds (2020-2023), E=1 and γ=0.5 unless a row says otherwise. Accuracies are maximum mean test "
+        "accuracies over the seeds ± the seeds' std at that point, with the range of the per-seed best.",
+        "",
+    ]
     sections, summary = [], []
     for claim in claims:
         title, statement = PAPER[claim]
         result, body, key = CLAIMS[claim](reports, out)
         summary.append([claim, title, f"**{result}**", key])
         report = reports.get(claim)
-        where = f" Report: [{relative(report.folder / 'report.md', out)}]({relative(report.folder / 'report.md', out)})." if report else ""
-        sections += [f"### {claim}. {title}", "", f"**Paper.** {statement}", "", f"**Verdict here: {result}.**{where}",
-                     ""] + body + [""]
+        where = (
+            f" Report: [{relative(report.folder / 'report.md', out)}]"
+            f"({relative(report.folder / 'report.md', out)})."
+            if report
+            else ""
+        )
+        sections += (
+            [
+                f"### {claim}. {title}",
+                "",
+                f"**Paper.** {statement}",
+                "",
+                f"**Verdict here: {result}.**{where}",
+                "",
+            ]
+            + body
+            + [""]
+        )
     lines += table(["claim", "what", "verdict", "in numbers"], summary) + [""] + sections
     lines += ["## Paper-scale commands", ""] + gpu_section(out) + ["", END]
     return lines

@@ -24,26 +24,38 @@ def label(text: str) -> str:
     # The defaults a group label shows only because another group of the study varies them:
     text = text.replace(" loss=cross_entropy", "").replace(" score_source=eval_pass", "")
     text = text.replace("uniform loss=focal", "focal loss")
-    return text.replace("uniform", "SGD-Scan").replace("importance burn_in_epochs=", "method E=").replace(" gamma=", ", gamma ")
+    return (
+        text.replace("uniform", "SGD-Scan")
+        .replace("importance burn_in_epochs=", "method E=")
+        .replace(" gamma=", ", gamma ")
+    )
 
 
 def table(report: dict) -> str:
     lines = []
     for comparison in report["comparisons"]:
-        lines += [f"{comparison['title']}: A_b = {comparison['A_b']:.4f}, t_b = {comparison['t_b']}", "",
-                  "| group | max mean acc ± std (iteration) | final acc ± std "
-                  "| eps = 0: mean (per seed) | eps = 0.005 | eps = 0.01 |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"{comparison['title']}: A_b = {comparison['A_b']:.4f}, t_b = {comparison['t_b']}",
+            "",
+            "| group | max mean acc ± std (iteration) | final acc ± std "
+            "| eps = 0: mean (per seed) | eps = 0.005 | eps = 0.01 |",
+            "|---|---|---|---|---|---|",
+        ]
         for group in comparison["groups"]:
             cells = []
             for eps in ("0", "0.005", "0.01"):
                 speedup = group["speedup"][eps]
                 per_seed = ", ".join(times(s["speedup"]) for s in speedup["per_seed"])
-                cells.append("reference" if group.get("baseline") else f"**{times(speedup['speedup'])}** ({per_seed})")
+                cells.append(
+                    "reference" if group.get("baseline") else f"**{times(speedup['speedup'])}** ({per_seed})"
+                )
             peak = pm(group["max_mean_acc"], group["std_at_max"], group)
             final = pm(group["final_acc_mean"], group["final_acc_std"], group)
-            lines.append(f"| {label(group['label'])} | {peak} ({group['max_mean_step']}) | {final} | "
-                         + " | ".join(cells) + " |")
+            lines.append(
+                f"| {label(group['label'])} | {peak} ({group['max_mean_step']}) | {final} | "
+                + " | ".join(cells)
+                + " |"
+            )
         lines.append("")
     return "\n".join(lines)
 

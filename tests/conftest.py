@@ -19,8 +19,13 @@ TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
 
 # A digits run small enough for the fast suite: 44 steps of 32 per epoch; learns to ~65% in 4 epochs.
-TINY = ["dataset=digits", "schedule.batch_size=32", "schedule.lr=0.1", "trainer.enable_progress_bar=false",
-        "trainer.accelerator=cpu"]
+TINY = [
+    "dataset=digits",
+    "schedule.batch_size=32",
+    "schedule.lr=0.1",
+    "trainer.enable_progress_bar=false",
+    "trainer.accelerator=cpu",
+]
 FEW_BATCHES = "++trainer.limit_train_batches=5"
 RECORD_DRAWS = "+callbacks.record_draws._target_=draw_recorder.DrawRecorder"
 
@@ -58,7 +63,9 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 300, env_extra: dict | No
     """Run a command-line app as a user would; returns the CompletedProcess."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env.update(PYTHONPATH=str(TESTS_DIR), **(env_extra or {}))
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -77,7 +84,13 @@ def importance_run(tmp_path_factory):
     """One real run shared by several tests: digits, LeNet, E=2, gamma=0.5, 4 epochs, draws recorded."""
     output_dir = tmp_path_factory.mktemp("importance") / "run"
     summary = run_training(
-        ["sampler=importance", "sampler.burn_in_epochs=2", "sampler.gamma=0.5", "schedule.max_epochs=4", RECORD_DRAWS],
+        [
+            "sampler=importance",
+            "sampler.burn_in_epochs=2",
+            "sampler.gamma=0.5",
+            "schedule.max_epochs=4",
+            RECORD_DRAWS,
+        ],
         output_dir,
     )
     return output_dir, summary

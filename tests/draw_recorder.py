@@ -65,6 +65,7 @@ class PoisonWeightsAtStep(Callback):
             with torch.no_grad():
                 next(pl_module.parameters()).view(-1)[0] = float("nan")
 
+
 class SaveAt(Callback):
     """Test-only: keep a copy of the run's state as a checkpoint after the given optimizer steps and epochs.
 
@@ -78,11 +79,15 @@ class SaveAt(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step in self.steps:
-            trainer.save_checkpoint(Path(trainer.default_root_dir) / "checkpoints" / f"step{trainer.global_step}.ckpt")
+            trainer.save_checkpoint(
+                Path(trainer.default_root_dir) / "checkpoints" / f"step{trainer.global_step}.ckpt"
+            )
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch + 1 in self.epochs:
-            path = Path(trainer.default_root_dir) / "checkpoints" / f"epoch{trainer.current_epoch + 1}_end.ckpt"
+            path = (
+                Path(trainer.default_root_dir) / "checkpoints" / f"epoch{trainer.current_epoch + 1}_end.ckpt"
+            )
             trainer.save_checkpoint(path)
 
 

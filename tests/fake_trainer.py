@@ -25,8 +25,14 @@ class FakeDataModule:
 
 def fake_trainer(num_samples: int, batch_size: int = 8, max_epochs: int = 10):
     datamodule = FakeDataModule(num_samples, batch_size)
-    return SimpleNamespace(datamodule=datamodule, world_size=1, max_epochs=max_epochs, current_epoch=0,
-                           is_global_zero=True, loggers=[])
+    return SimpleNamespace(
+        datamodule=datamodule,
+        world_size=1,
+        max_epochs=max_epochs,
+        current_epoch=0,
+        is_global_zero=True,
+        loggers=[],
+    )
 
 
 def loss_outputs(index: list[int], losses: list[float]) -> dict:
@@ -37,4 +43,8 @@ def p_outputs(index: list[int], p_true: list[float]) -> dict:
     """Logits whose softmax gives p_true to class 0 (the target) out of two classes."""
     p = torch.tensor(p_true, dtype=torch.float64)
     logits = torch.stack([torch.log(p), torch.log1p(-p)], dim=1).float()
-    return {"index": torch.tensor(index), "logits": logits, "target": torch.zeros(len(index), dtype=torch.long)}
+    return {
+        "index": torch.tensor(index),
+        "logits": logits,
+        "target": torch.zeros(len(index), dtype=torch.long),
+    }

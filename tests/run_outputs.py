@@ -13,7 +13,9 @@ def tensorboard_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
 
 
 def sampler_weights_in(checkpoint_path) -> torch.Tensor:
-    return torch.load(checkpoint_path, map_location="cpu", weights_only=False)["ImageDataModule"]["sampler"]["weights"]
+    return torch.load(checkpoint_path, map_location="cpu", weights_only=False)["ImageDataModule"]["sampler"][
+        "weights"
+    ]
 
 
 def checkpoint_state(run_dir, name: str) -> dict:

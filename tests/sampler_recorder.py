@@ -58,8 +58,13 @@ class SamplerRecorder(Callback):
         self.lr.setdefault(trainer.current_epoch, []).append(trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_train_end(self, trainer, pl_module) -> None:
-        record = {"chunks": self.chunks, "batches": self.batches, "lr": self.lr,
-                  "state": find_strategy(trainer).state_dict(), "world_size": trainer.world_size}
+        record = {
+            "chunks": self.chunks,
+            "batches": self.batches,
+            "lr": self.lr,
+            "state": find_strategy(trainer).state_dict(),
+            "world_size": trainer.world_size,
+        }
         torch.save(record, Path(trainer.default_root_dir) / f"sampler_record_rank{trainer.global_rank}.pt")
 
 

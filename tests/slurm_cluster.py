@@ -76,7 +76,11 @@ def processes_started_since(name: str, since: float, environment_entry: str = ""
             started = boot + int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
         except (OSError, IndexError, ValueError):
             continue
-        if command.startswith(name) and started >= since - 1 and has_environment_entry(entry, environment_entry):
+        if (
+            command.startswith(name)
+            and started >= since - 1
+            and has_environment_entry(entry, environment_entry)
+        ):
             found.append(int(entry.name))
     return found
 
@@ -108,24 +112,45 @@ def slurm_cluster(folder: Path, cpus: int = 2, memory_mb: int = 20000):
     for sub in ("spool", "state", "log"):
         (folder / sub).mkdir(exist_ok=True)
     conf = folder / "slurm.conf"
-    conf.write_text("\n".join([
-        "ClusterName=test", f"SlurmctldHost={host}", "AuthType=auth/munge", "CryptoType=crypto/munge",
-        "SlurmUser=root", "SlurmdUser=root", "AuthInfo=cred_expire=10",  # requeued jobs may restart 10 s later, not 120
-         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
-        "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core", "SchedulerType=sched/backfill",
-        "MpiDefault=none", "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
-        "ReturnToService=2", "KillWait=5", "MinJobAge=600",
-        # job ids far from 1: a job step left over from another cluster can never be taken for ours
-        f"FirstJobId={1000 + int(time.time()) % 100000}",
-        f"SlurmctldPidFile={folder}/slurmctld.pid", f"SlurmdPidFile={folder}/slurmd.pid",
-        f"SlurmdSpoolDir={folder}/spool", f"StateSaveLocation={folder}/state",
-        f"SlurmctldLogFile={folder}/log/slurmctld.log", f"SlurmdLogFile={folder}/log/slurmd.log",
-        # free ports, not SLURM's 6817/6818: a second cluster on this machine (another test session)
-        # would otherwise take our jobs or keep our slurmctld from starting
-        f"SlurmctldPort={free_port()}", f"SlurmdPort={free_port()}",
-        f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
-        f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP", "",
-    ]))
+    conf.write_text(
+        "\n".join(
+            [
+                "ClusterName=test",
+                f"SlurmctldHost={host}",
+                "AuthType=auth/munge",
+                "CryptoType=crypto/munge",
+                "SlurmUser=root",
+                "SlurmdUser=root",
+                "AuthInfo=cred_expire=10",  # requeued jobs may restart 10 s later, not 120
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_Core",
+                "SchedulerType=sched/backfill",
+                "MpiDefault=none",
+                "JobAcctGatherType=jobacct_gather/none",
+                "AccountingStorageType=accounting_storage/none",
+                "ReturnToService=2",
+                "KillWait=5",
+                "MinJobAge=600",
+                # job ids far from 1: a job step left over from another cluster can never be taken for ours
+                f"FirstJobId={1000 + int(time.time()) % 100000}",
+                f"SlurmctldPidFile={folder}/slurmctld.pid",
+                f"SlurmdPidFile={folder}/slurmd.pid",
+                f"SlurmdSpoolDir={folder}/spool",
+                f"StateSaveLocation={folder}/state",
+                f"SlurmctldLogFile={folder}/log/slurmctld.log",
+                f"SlurmdLogFile={folder}/log/slurmd.log",
+                # free ports, not SLURM's 6817/6818: a second cluster on this machine (another test session)
+                # would otherwise take our jobs or keep our slurmctld from starting
+                f"SlurmctldPort={free_port()}",
+                f"SlurmdPort={free_port()}",
+                f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
+                f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP",
+                "",
+            ]
+        )
+    )
     env = dict(os.environ, SLURM_CONF=str(conf))
     munge_pid_file = Path("/run/munge/munged.pid")
     started_munge = None
@@ -153,7 +178,9 @@ def slurm_cluster(folder: Path, cpus: int = 2, memory_mb: int = 20000):
         yield env
     finally:
         # cancel what is still queued or running, then stop the job steps and the daemons
-        squeue = subprocess.run([find("squeue") or "squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True)
+        squeue = subprocess.run(
+            [find("squeue") or "squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True
+        )
         jobs = squeue.stdout.split()
         if jobs:
             subprocess.run([find("scancel") or "scancel", *jobs], env=env, capture_output=True)

@@ -44,15 +44,34 @@ def test_auto_burn_in_picks_the_first_epoch_whose_correlation_passes():
 
 def test_auto_burn_in_run_scores_every_epoch_and_records_e(tmp_path):
     run = tmp_path / "run"
-    summary = run_training(["sampler.burn_in_epochs=auto", "sampler.auto_spearman_threshold=1.0",
-                            "schedule.max_epochs=3", FEW_BATCHES, "callbacks.model_checkpoint.save_top_k=-1"], run)
+    summary = run_training(
+        [
+            "sampler.burn_in_epochs=auto",
+            "sampler.auto_spearman_threshold=1.0",
+            "schedule.max_epochs=3",
+            FEW_BATCHES,
+            "callbacks.model_checkpoint.save_top_k=-1",
+        ],
+        run,
+    )
     settings = summary["sampler_settings"]
-    assert settings["burn_in_epochs_chosen"] == settings["switched_after_epoch"] == 2  # capped at max_epochs - 1
+    assert (
+        settings["burn_in_epochs_chosen"] == settings["switched_after_epoch"] == 2
+    )  # capped at max_epochs - 1
     assert [e for e, _ in settings["auto_spearman_history"]] == [1, 2]
-    weights = [(1 - digits_p_true_from_checkpoint(run / "checkpoints" / f"epoch{e:03d}.ckpt")[0]).pow(0.5) for e in (0, 1)]
-    assert settings["auto_spearman_history"][1][1] == pytest.approx(spearmanr(weights[0], weights[1]).statistic, abs=1e-6)
-    np.testing.assert_allclose(torch.load(run / "sample_weights.pt", weights_only=True)["weight"].numpy(),
-                               weights[1].numpy(), rtol=1e-4, atol=1e-7)
+    weights = [
+        (1 - digits_p_true_from_checkpoint(run / "checkpoints" / f"epoch{e:03d}.ckpt")[0]).pow(0.5)
+        for e in (0, 1)
+    ]
+    assert settings["auto_spearman_history"][1][1] == pytest.approx(
+        spearmanr(weights[0], weights[1]).statistic, abs=1e-6
+    )
+    np.testing.assert_allclose(
+        torch.load(run / "sample_weights.pt", weights_only=True)["weight"].numpy(),
+        weights[1].numpy(),
+        rtol=1e-4,
+        atol=1e-7,
+    )
     scalars = tensorboard_scalars(run)
     assert len(scalars["importance/auto_burn_in_spearman"]) == 2
     assert scalars["importance/burn_in_epochs_chosen"][0][1] == 2
@@ -60,12 +79,22 @@ def test_auto_burn_in_run_scores_every_epoch_and_records_e(tmp_path):
 
 def test_auto_burn_in_resumes_its_history_instead_of_starting_over(tmp_path):
     first = tmp_path / "first"
-    overrides = ["sampler.burn_in_epochs=auto", "sampler.auto_spearman_threshold=1.0", "schedule.max_epochs=3",
-                 FEW_BATCHES]
+    overrides = [
+        "sampler.burn_in_epochs=auto",
+        "sampler.auto_spearman_threshold=1.0",
+        "schedule.max_epochs=3",
+        FEW_BATCHES,
+    ]
     run_training(overrides + ["callbacks.model_checkpoint.save_top_k=-1"], first)
-    state = torch.load(first / "checkpoints" / "epoch000.ckpt", weights_only=False)["callbacks"]["ImportanceSampling"]
+    state = torch.load(first / "checkpoints" / "epoch000.ckpt", weights_only=False)["callbacks"][
+        "ImportanceSampling"
+    ]
     assert state["switched_after_epoch"] is None and [e for e, _ in state["auto"]["history"]] == [1]
-    resumed = run_training(overrides + [f"ckpt_path={first / 'checkpoints' / 'epoch000.ckpt'}"], tmp_path / "resumed")
+    resumed = run_training(
+        overrides + [f"ckpt_path={first / 'checkpoints' / 'epoch000.ckpt'}"], tmp_path / "resumed"
+    )
     settings = resumed["sampler_settings"]
-    assert [e for e, _ in settings["auto_spearman_history"]] == [1, 2] and settings["switched_after_epoch"] == 2
+    assert [e for e, _ in settings["auto_spearman_history"]] == [1, 2] and settings[
+        "switched_after_epoch"
+    ] == 2
     assert settings["auto_spearman_history"][0] == pytest.approx(state["auto"]["history"][0])

@@ -21,7 +21,11 @@ def test_sampler_draws_and_scoring_cost_and_data_path_run():
     assert 0 < row["scoring_fraction_of_epoch"] < 10 and 0 < row["importance_vs_uniform_throughput"]
     data = data_path.run(quick=True)
     assert data["loader_vs_training"] > 0
-    assert table_rows("scoring_cost", cost) and table_rows("sampler_draws", draws) and table_rows("data_path", data)
+    assert (
+        table_rows("scoring_cost", cost)
+        and table_rows("sampler_draws", draws)
+        and table_rows("data_path", data)
+    )
 
 
 def test_plain_steps_between_are_a_fixed_plain_loop_whatever_the_knobs(tmp_path):
@@ -32,8 +36,15 @@ def test_plain_steps_between_are_a_fixed_plain_loop_whatever_the_knobs(tmp_path)
 
     import torch
 
-    _, module, _, cfg = build_plain(["dataset=digits", "model=lenet", "schedule.batch_size=32",
-                                              "+model.channels_last=true", "dataset.num_workers=1"])
+    _, module, _, cfg = build_plain(
+        [
+            "dataset=digits",
+            "model=lenet",
+            "schedule.batch_size=32",
+            "+model.channels_last=true",
+            "dataset.num_workers=1",
+        ]
+    )
     timer = PlainStepsBetween(str(tmp_path / "steps.json"), cfg.dataset, cfg.model)
     timer.on_fit_start(None, module)
     assert timer.datamodule.num_workers == 0 and timer.net is not module.net
@@ -41,7 +52,9 @@ def test_plain_steps_between_are_a_fixed_plain_loop_whatever_the_knobs(tmp_path)
     assert module.net.features[3].weight.is_contiguous(memory_format=torch.channels_last)
     assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
     assert module.net._forward_pre_hooks and not timer.net._forward_pre_hooks
-    assert all(torch.equal(a, b) for a, b in zip(timer.net.state_dict().values(), module.net.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(timer.net.state_dict().values(), module.net.state_dict().values())
+    )
     trainer = SimpleNamespace(current_epoch=1)
     timer.on_train_epoch_start(trainer, module)
     before, framework_before = conv.detach().clone(), module.net.features[3].weight.detach().clone()
@@ -87,13 +100,25 @@ def test_study_table_shows_each_groups_speedups_per_seed():
     def speedup(mean, *seeds):
         return {"speedup": mean, "per_seed": [{"seed": i, "speedup": s} for i, s in enumerate(seeds)]}
 
-    group = {"label": "importance burn_in_epochs=5 gamma=0.5 loss=cross_entropy", "max_mean_acc": 0.83041,
-             "std_at_max": 0.0141, "max_mean_step": 1400, "final_acc_mean": 0.8304, "final_acc_std": 0.0141,
-             "speedup": {"0": speedup(2.714, 1.727, None), "0.005": speedup(2.0, 2.0, 2.0), "0.01": speedup(None, None, 3.5)}}
+    group = {
+        "label": "importance burn_in_epochs=5 gamma=0.5 loss=cross_entropy",
+        "max_mean_acc": 0.83041,
+        "std_at_max": 0.0141,
+        "max_mean_step": 1400,
+        "final_acc_mean": 0.8304,
+        "final_acc_std": 0.0141,
+        "speedup": {
+            "0": speedup(2.714, 1.727, None),
+            "0.005": speedup(2.0, 2.0, 2.0),
+            "0.01": speedup(None, None, 3.5),
+        },
+    }
     report = {"comparisons": [{"title": "fmnist", "A_b": 0.8191, "t_b": 1330, "groups": [group]}]}
     row = study_table.table(report).splitlines()[4]
-    assert row == ("| method E=5, gamma 0.5 | 0.8304 ± 0.0141 (1400) | 0.8304 ± 0.0141 | **2.71x** (1.73x, —) "
-                   "| **2.00x** (2.00x, 2.00x) | **—** (—, 3.50x) |")
+    assert row == (
+        "| method E=5, gamma 0.5 | 0.8304 ± 0.0141 (1400) | 0.8304 ± 0.0141 | **2.71x** (1.73x, —) "
+        "| **2.00x** (2.00x, 2.00x) | **—** (—, 3.50x) |"
+    )
 
 
 def test_make_gpu_check_runs_every_part_in_its_tiny_cpu_mode(tmp_path):
@@ -106,14 +131,22 @@ def test_make_gpu_check_runs_every_part_in_its_tiny_cpu_mode(tmp_path):
     from conftest import REPO
 
     out = tmp_path / "gpu.json"
-    done = subprocess.run(["make", "-s", "gpu-check", f"PY={sys.executable}", f"ARGS=--tiny --out {out}"], cwd=REPO,
-                          capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        ["make", "-s", "gpu-check", f"PY={sys.executable}", f"ARGS=--tiny --out {out}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads(out.read_text())
     parts = record["parts"]
     assert record["mode"] == "tiny (CPU)" and record["skipped"] == []
     assert {name: part["status"] for name, part in parts.items()} == dict.fromkeys(
-        ["data", "flops", "throughput", "scoring", "syncs", "method", "data_path", "framework", "compile"], "ok")
+        ["data", "flops", "throughput", "scoring", "syncs", "method", "data_path", "framework", "compile"],
+        "ok",
+    )
     # CIFAR-10's pickle batches, written and read back through the project's CIFARSource
     assert parts["data"]["result"]["train_images"] == [50, 3, 32, 32]
     # counted, not hard-coded: about 0.56 and 1.30 GMACs a forward with the CIFAR stem
@@ -163,8 +196,16 @@ def test_gpu_check_records_a_failing_part_and_stops_at_its_time_budget(tmp_path)
 
 
 # what the GPU machine lacks (its image has torch, Lightning, torchmetrics, tensorboard, matplotlib...)
-MISSING_ON_THE_GPU_MACHINE = ("hydra", "omegaconf", "antlr4", "submitit", "hydra_plugins", "hydra_core",
-                              "hydra_submitit_launcher", "antlr4_python3_runtime")
+MISSING_ON_THE_GPU_MACHINE = (
+    "hydra",
+    "omegaconf",
+    "antlr4",
+    "submitit",
+    "hydra_plugins",
+    "hydra_core",
+    "hydra_submitit_launcher",
+    "antlr4_python3_runtime",
+)
 
 
 @pytest.mark.slow
@@ -193,27 +234,59 @@ def test_make_gpu_check_runs_offline_from_the_wheel_folder_where_hydra_is_missin
         (seen / entry.name).symlink_to(entry)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
     python = tmp_path / "venv" / "bin" / "python"
-    site_dir = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+    site_dir = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(site_dir, "deps.pth").write_text(f"import site; site.addsitedir({str(seen)!r})\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["OMP_NUM_THREADS"] = "1"
-    lacking = subprocess.run([python, "-c", "import torch, pytorch_lightning; import hydra"], env=env, cwd=tmp_path,
-                             capture_output=True, text=True)
+    lacking = subprocess.run(
+        [python, "-c", "import torch, pytorch_lightning; import hydra"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert "No module named 'hydra'" in lacking.stderr  # the machine as the recipe expects it
 
     site = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target",
-                              str(site), *map(str, wheels)], capture_output=True, text=True, env=env)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--no-deps",
+            "--target",
+            str(site),
+            *map(str, wheels),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert install.returncode == 0, install.stderr[-2000:]
     out = tmp_path / "gpu.json"
-    done = subprocess.run(["make", "-s", "gpu-check", f"PY={python}", f"ARGS=--tiny --out {out}"], cwd=REPO,
-                          env={**env, "PYTHONPATH": str(site)}, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["make", "-s", "gpu-check", f"PY={python}", f"ARGS=--tiny --out {out}"],
+        cwd=REPO,
+        env={**env, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     import json
 
     parts = json.loads(out.read_text())["parts"]
-    assert all(part["status"] == "ok" for part in parts.values()), {k: p.get("error") for k, p in parts.items()}
+    assert all(part["status"] == "ok" for part in parts.values()), {
+        k: p.get("error") for k, p in parts.items()
+    }
 
 
 def test_sync_counter_counts_each_steps_sync_warnings_from_the_previous_step_end(tmp_path):
@@ -236,7 +309,9 @@ def test_sync_counter_counts_each_steps_sync_warnings_from_the_previous_step_end
             warnings.warn("called a synchronizing CUDA operation", stacklevel=1)
         warnings.warn("something else", stacklevel=1)  # not a sync
         counter.on_train_batch_end(trainer, module, None, None, step)
-    warnings.warn("called a synchronizing CUDA operation", stacklevel=1)  # between steps: counted in the next one
+    warnings.warn(
+        "called a synchronizing CUDA operation", stacklevel=1
+    )  # between steps: counted in the next one
     trainer.current_epoch = 1
     counter.on_train_batch_start(trainer, module, None, 0)
     counter.on_train_batch_end(trainer, module, None, None, 0)

@@ -47,13 +47,20 @@ def test_bad_config_values_are_one_line_errors(override, fragments, tmp_path):
 @pytest.mark.parametrize(
     "overrides, fragments",
     [
-        (["dataset=digits", "dataset.on_device=true", "dataset.num_workers=2"], ["dataset.on_device", "num_workers=0"]),
-        (["dataset=digits", "+dataset/multiaug=cifar", "dataset.on_device=true"],
-         ["dataset.on_device", "in-memory"]),
+        (
+            ["dataset=digits", "dataset.on_device=true", "dataset.num_workers=2"],
+            ["dataset.on_device", "num_workers=0"],
+        ),
+        (
+            ["dataset=digits", "+dataset/multiaug=cifar", "dataset.on_device=true"],
+            ["dataset.on_device", "in-memory"],
+        ),
     ],
 )
 def test_data_on_device_that_cannot_work_is_a_one_line_error(overrides, fragments, tmp_path):
-    result = run_cli([*TRAIN, *overrides, "trainer.accelerator=cpu", f"paths.log_dir={tmp_path}"], cwd=REPO, timeout=120)
+    result = run_cli(
+        [*TRAIN, *overrides, "trainer.accelerator=cpu", f"paths.log_dir={tmp_path}"], cwd=REPO, timeout=120
+    )
     assert_one_line_error(result, *fragments)
 
 
@@ -66,23 +73,38 @@ def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):
 
 def test_missing_dataset_with_download_off_is_a_one_line_error(tmp_path):
     result = run_cli(
-        [*TRAIN, "dataset=cifar10", f"paths.data_dir={tmp_path / 'empty'}", f"paths.log_dir={tmp_path}"], cwd=REPO
+        [*TRAIN, "dataset=cifar10", f"paths.data_dir={tmp_path / 'empty'}", f"paths.log_dir={tmp_path}"],
+        cwd=REPO,
     )
     assert_one_line_error(result, "CIFAR-10 not found", "download=true")
 
 
 def test_full_error_shows_the_traceback_on_request(tmp_path):
-    result = run_cli([*TRAIN, "sampler.gamma=abc", f"paths.log_dir={tmp_path}"], cwd=REPO, timeout=60,
-                     env_extra={"HYDRA_FULL_ERROR": "1"})
+    result = run_cli(
+        [*TRAIN, "sampler.gamma=abc", f"paths.log_dir={tmp_path}"],
+        cwd=REPO,
+        timeout=60,
+        env_extra={"HYDRA_FULL_ERROR": "1"},
+    )
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
 def test_multirun_sweep_runs_one_job_per_combination_each_in_its_own_folder(tmp_path):
     result = run_cli(
-        [*TRAIN, "-m", "dataset=digits", "schedule.max_epochs=3", "sampler=importance",
-         "sampler.burn_in_epochs=1,2", "sampler.gamma=0.5,1", "trainer.enable_progress_bar=false",
-         f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}"],
-        cwd=REPO, timeout=400,
+        [
+            *TRAIN,
+            "-m",
+            "dataset=digits",
+            "schedule.max_epochs=3",
+            "sampler=importance",
+            "sampler.burn_in_epochs=1,2",
+            "sampler.gamma=0.5,1",
+            "trainer.enable_progress_bar=false",
+            f"paths.log_dir={tmp_path}",
+            f"paths.data_dir={tmp_path / 'data'}",
+        ],
+        cwd=REPO,
+        timeout=400,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summaries = sorted(tmp_path.glob("multiruns/*/*/*/summary.json"))
@@ -105,9 +127,17 @@ def test_score_app_reproduces_the_runs_weights(importance_run, tmp_path, knobs):
     output_dir, _ = importance_run
     checkpoint = output_dir / "checkpoints" / "burn_in_end_epoch2.ckpt"
     result = run_cli(
-        ["-m", "sample_importance.score", "dataset=digits", f"ckpt_path={checkpoint}", "sampler.gamma=0.5",
-         f"hydra.run.dir={tmp_path / 'score'}", *knobs],
-        cwd=REPO, timeout=120,
+        [
+            "-m",
+            "sample_importance.score",
+            "dataset=digits",
+            f"ckpt_path={checkpoint}",
+            "sampler.gamma=0.5",
+            f"hydra.run.dir={tmp_path / 'score'}",
+            *knobs,
+        ],
+        cwd=REPO,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     scored = torch.load(tmp_path / "score" / "sample_weights.pt", weights_only=True)

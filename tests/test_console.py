@@ -14,10 +14,20 @@ from conftest import TINY, compose_config, run_cli, run_training
 def console_run(tmp_path_factory):
     """A digits run from the command line with the progress bar on and every warning shown."""
     tmp_path = tmp_path_factory.mktemp("console")
-    result = run_cli(["-m", "sample_importance.train", "dataset=digits", "trainer.accelerator=cpu",
-                      "schedule.max_epochs=3", "sampler.burn_in_epochs=2", "callbacks.progress_bar.refresh_rate=1",
-                      f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path,
-                     env_extra={"PYTHONWARNINGS": "default", "OMP_NUM_THREADS": "1"})
+    result = run_cli(
+        [
+            "-m",
+            "sample_importance.train",
+            "dataset=digits",
+            "trainer.accelerator=cpu",
+            "schedule.max_epochs=3",
+            "sampler.burn_in_epochs=2",
+            "callbacks.progress_bar.refresh_rate=1",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+        env_extra={"PYTHONWARNINGS": "default", "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "logs" / "runs").glob("*/*")
     return result.stdout + result.stderr, run_dir
@@ -65,7 +75,9 @@ def test_test_loss_is_the_mean_loss_over_the_test_set(tmp_path, one_thread):
     from sample_importance.train import build_classifier
 
     summary = run_training(["schedule.max_epochs=1", "sampler=uniform"], tmp_path / "run")
-    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
+    checkpoint = torch.load(
+        tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu"
+    )
     cfg = compose_config(TINY + ["schedule.max_epochs=1", "sampler=uniform"], tmp_path / "again")
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
@@ -86,7 +98,10 @@ def test_schedule_milestones_past_the_run_are_named_in_one_line(caplog, tmp_path
     from sample_importance.config_checks import milestones_after_the_run
 
     with caplog.at_level(logging.WARNING):
-        run_training(["sampler=uniform", "schedule.max_epochs=1", "schedule.lr_milestones_epochs=[3,5]"], tmp_path / "run")
+        run_training(
+            ["sampler=uniform", "schedule.max_epochs=1", "schedule.lr_milestones_epochs=[3,5]"],
+            tmp_path / "run",
+        )
     (record,) = [r for r in caplog.records if "lr_milestones" in r.getMessage()]
     assert "never decays" in record.getMessage() and "\n" not in record.getMessage()
     cfg = OmegaConf.create({"schedule": {"max_epochs": 30, "lr_milestones_epochs": [15, 22]}})

@@ -48,7 +48,9 @@ def test_fashion_mnist_reads_files_already_on_disk(tmp_path):
     files = write_fashion_mnist(tmp_path / "FashionMNIST" / "raw")
     splits = FashionMNISTSource(str(tmp_path), download=False).load()
     assert splits.train_images.shape == (40, 1, 28, 28) and splits.train_images.dtype == torch.uint8
-    assert torch.equal(splits.train_images[:, 0], torch.from_numpy(files["train-images-idx3-ubyte"]).to(torch.uint8))
+    assert torch.equal(
+        splits.train_images[:, 0], torch.from_numpy(files["train-images-idx3-ubyte"]).to(torch.uint8)
+    )
     assert splits.test_labels.tolist() == (np.arange(20) % 10).tolist()
 
 
@@ -78,8 +80,10 @@ def write_cifar(root, variant, per_split=(30, 10)):
     label_key = "labels" if variant == 10 else "fine_labels"
 
     def batch(count):
-        return {"data": rng.integers(0, 256, (count, 3072)).astype(np.uint8),
-                label_key: [int(i % num_classes) for i in range(count)]}
+        return {
+            "data": rng.integers(0, 256, (count, 3072)).astype(np.uint8),
+            label_key: [int(i % num_classes) for i in range(count)],
+        }
 
     if variant == 10:
         folder = root / "cifar-10-batches-py"
@@ -130,8 +134,17 @@ class TenClassSource:
         generator = torch.Generator().manual_seed(0)
         labels = torch.arange(120) % 10
         images = torch.randint(0, 256, (120, 1, 8, 8), generator=generator, dtype=torch.uint8)
-        return ImageSplits(images, labels, images[:30], labels[:30], [f"k{i}" for i in range(10)],
-                           mean=(0.5,), std=(0.25,), train_pad=1, train_flip=False)
+        return ImageSplits(
+            images,
+            labels,
+            images[:30],
+            labels[:30],
+            [f"k{i}" for i in range(10)],
+            mean=(0.5,),
+            std=(0.25,),
+            train_pad=1,
+            train_flip=False,
+        )
 
 
 def make_datamodule(**kwargs):
@@ -218,8 +231,13 @@ def test_data_on_device_auto_takes_the_device_path_where_it_works_and_the_loader
     assert in_memory.on_device is True and in_memory.num_workers == 0
     in_memory.place_on_device("meta")
     assert in_memory.train_set.device.type == "meta"
-    with_policies = ImageDataModule(DigitsSource(), batch_size=16, on_device="auto", num_workers=2,
-                                    augmentation_policies=["standard", "trivialaugment_wide"])
+    with_policies = ImageDataModule(
+        DigitsSource(),
+        batch_size=16,
+        on_device="auto",
+        num_workers=2,
+        augmentation_policies=["standard", "trivialaugment_wide"],
+    )
     with_policies.setup("fit")
     assert with_policies.on_device is False and with_policies.num_workers == 2
     assert with_policies.train_dataloader().num_workers == 2
@@ -235,5 +253,7 @@ def test_training_with_the_data_on_the_device_matches_the_default_path(tmp_path)
     default = run_training(common, tmp_path / "default")
     on_device = run_training(common + ["dataset.on_device=true"], tmp_path / "on_device")
     assert on_device["test_acc_history"] == default["test_acc_history"]
-    weights = [torch.load(tmp_path / name / "sample_weights.pt")["weight"] for name in ("default", "on_device")]
+    weights = [
+        torch.load(tmp_path / name / "sample_weights.pt")["weight"] for name in ("default", "on_device")
+    ]
     assert torch.equal(weights[0], weights[1])

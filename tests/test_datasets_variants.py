@@ -41,8 +41,17 @@ class TenClassSource:
         generator = torch.Generator().manual_seed(0)
         labels = torch.arange(10 * self.per_class) % 10
         images = torch.randint(0, 256, (len(labels), 3, 8, 8), generator=generator, dtype=torch.uint8)
-        return ImageSplits(images, labels, images[:20], labels[:20], [f"k{i}" for i in range(10)],
-                           mean=(0.5,) * 3, std=(0.25,) * 3, train_pad=1, train_flip=True)
+        return ImageSplits(
+            images,
+            labels,
+            images[:20],
+            labels[:20],
+            [f"k{i}" for i in range(10)],
+            mean=(0.5,) * 3,
+            std=(0.25,) * 3,
+            train_pad=1,
+            train_flip=True,
+        )
 
 
 def setup(source=None, **kwargs) -> ImageDataModule:
@@ -84,7 +93,7 @@ def test_policies_are_drawn_when_sampled_and_fixed_for_scoring():
     # the two standard copies are the plain image when scored; the automatic policies change it
     assert torch.equal(scored[:40], plain) and torch.equal(scored[40:80], plain)
     for policy in (2, 3, 4):
-        assert not torch.equal(scored[policy * 40:(policy + 1) * 40], plain)
+        assert not torch.equal(scored[policy * 40 : (policy + 1) * 40], plain)
     # training draws of the AutoAugment copies differ from draw to draw
     first, second = datamodule.train_set.batch(index[80:120])[0], datamodule.train_set.batch(index[80:120])[0]
     assert not torch.equal(first, second)
@@ -94,7 +103,12 @@ def test_policies_are_drawn_when_sampled_and_fixed_for_scoring():
 
 @pytest.mark.parametrize("replication", [5, 20])
 def test_imbalance_with_policies_replicates_the_chosen_classes(replication):
-    imbalance = {"class_fraction": 0.2, "replication": replication, "seed": 3, "policies": list(PAPER_CIFAR_POLICIES)}
+    imbalance = {
+        "class_fraction": 0.2,
+        "replication": replication,
+        "seed": 3,
+        "policies": list(PAPER_CIFAR_POLICIES),
+    }
     datamodule = setup(TenClassSource(per_class=6), imbalance=imbalance, seed=1)
     chosen = datamodule.augmented_classes
     assert len(chosen) == 2
@@ -118,7 +132,9 @@ def test_imbalance_with_policies_replicates_the_chosen_classes(replication):
 
 def test_multi_augmentation_and_imbalance_do_not_combine():
     with pytest.raises(ConfigError, match="cannot be combined"):
-        setup(augmentation_policies=["standard"], imbalance={"class_fraction": 0.2, "replication": 5, "seed": 0})
+        setup(
+            augmentation_policies=["standard"], imbalance={"class_fraction": 0.2, "replication": 5, "seed": 0}
+        )
 
 
 def test_unknown_policy_is_a_config_error_naming_the_known_ones():
@@ -127,7 +143,11 @@ def test_unknown_policy_is_a_config_error_naming_the_known_ones():
 
 
 def test_paper_policy_sets_run_on_grey_and_colour_images():
-    for policies, channels in ((PAPER_CIFAR_POLICIES, 3), (PAPER_IMAGENET_POLICIES, 3), (PAPER_CIFAR_POLICIES, 1)):
+    for policies, channels in (
+        (PAPER_CIFAR_POLICIES, 3),
+        (PAPER_IMAGENET_POLICIES, 3),
+        (PAPER_CIFAR_POLICIES, 1),
+    ):
         images = torch.randint(0, 256, (len(policies), channels, 8, 8), dtype=torch.uint8)
         out = PolicySet(policies).apply(images, torch.arange(len(policies)))
         assert out.shape == images.shape and out.dtype == torch.uint8
@@ -170,7 +190,10 @@ def write_cifar100(root: Path, per_class: int = 2) -> None:
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
     for split, count in (("train", 100 * per_class), ("test", 100)):
-        data = {"data": rng.integers(0, 256, (count, 3072)).astype(np.uint8), "fine_labels": [i % 100 for i in range(count)]}
+        data = {
+            "data": rng.integers(0, 256, (count, 3072)).astype(np.uint8),
+            "fine_labels": [i % 100 for i in range(count)],
+        }
         (folder / split).write_bytes(pickle.dumps(data))
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}))
 
@@ -180,9 +203,14 @@ def write_fashion_mnist(root: Path, per_class: int = 4) -> None:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for prefix, count in (("train", 10 * per_class), ("t10k", 20)):
-        for kind, array in (("images", rng.integers(0, 256, (count, 28, 28))), ("labels", np.arange(count) % 10)):
+        for kind, array in (
+            ("images", rng.integers(0, 256, (count, 28, 28))),
+            ("labels", np.arange(count) % 10),
+        ):
             header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-            (folder / f"{prefix}-{kind}-idx{array.ndim}-ubyte").write_bytes(header + array.astype(np.uint8).tobytes())
+            (folder / f"{prefix}-{kind}-idx{array.ndim}-ubyte").write_bytes(
+                header + array.astype(np.uint8).tobytes()
+            )
 
 
 def write_image_tree(root: Path, classes=("cat", "dog", "fox"), train=4, test=2, channels=3) -> None:
@@ -192,14 +220,17 @@ def write_image_tree(root: Path, classes=("cat", "dog", "fox"), train=4, test=2,
             (root / split / name).mkdir(parents=True)
             for n in range(count):
                 shape = (20 + n, 16, 3) if channels == 3 else (20 + n, 16)
-                Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).save(root / split / name / f"{n}.png")
+                Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).save(
+                    root / split / name / f"{n}.png"
+                )
 
 
 def datamodule_from_config(dataset: str, tmp_path: Path, *overrides: str) -> ImageDataModule:
     """``dataset`` is a source and its options: ``cifar100 +dataset/imbalance=a5_cifar``."""
     source, *options = dataset.split()
-    cfg = compose_config([f"dataset={source}", *options, "dataset.num_workers=0", *overrides],
-                         tmp_path / "run")
+    cfg = compose_config(
+        [f"dataset={source}", *options, "dataset.num_workers=0", *overrides], tmp_path / "run"
+    )
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
     return datamodule
@@ -208,15 +239,22 @@ def datamodule_from_config(dataset: str, tmp_path: Path, *overrides: str) -> Ima
 def test_cifar9_config_is_cifar10_without_dog(tmp_path):
     write_cifar10(tmp_path / "data")
     datamodule = datamodule_from_config("cifar9", tmp_path)
-    assert datamodule.num_classes == 9 and datamodule.class_names == [c for c in CIFAR10_CLASSES if c != "dog"]
+    assert datamodule.num_classes == 9 and datamodule.class_names == [
+        c for c in CIFAR10_CLASSES if c != "dog"
+    ]
     assert datamodule.num_train == 27 and torch.bincount(datamodule.train_set.labels).tolist() == [3] * 9
     assert len(datamodule.test_set) == 9 and int(datamodule.test_set.labels.max()) == 8
 
 
-@pytest.mark.parametrize("dataset,expected", [("cifar10 +dataset/multiaug=cifar", 5 * 30),
-                                              ("cifar100 +dataset/multiaug=cifar", 5 * 200),
-                                              ("cifar100 +dataset/imbalance=a5_cifar", 200 + 20 * 2 * 4),
-                                              ("cifar100 +dataset/imbalance=a20_cifar", 200 + 20 * 2 * 19)])
+@pytest.mark.parametrize(
+    "dataset,expected",
+    [
+        ("cifar10 +dataset/multiaug=cifar", 5 * 30),
+        ("cifar100 +dataset/multiaug=cifar", 5 * 200),
+        ("cifar100 +dataset/imbalance=a5_cifar", 200 + 20 * 2 * 4),
+        ("cifar100 +dataset/imbalance=a20_cifar", 200 + 20 * 2 * 19),
+    ],
+)
 def test_cifar_variant_configs(tmp_path, dataset, expected):
     (write_cifar10 if dataset.startswith("cifar10 ") else write_cifar100)(tmp_path / "data")
     datamodule = datamodule_from_config(dataset, tmp_path)
@@ -227,11 +265,15 @@ def test_cifar_variant_configs(tmp_path, dataset, expected):
         assert len(datamodule.augmented_classes) == 20  # 20% of CIFAR-100's classes
 
 
-@pytest.mark.parametrize("dataset,expected", [("fashion_mnist9", 36),
-                                              ("fashion_mnist +dataset/multiaug=cifar", 200),
-                                              ("fashion_mnist +dataset/imbalance=a5_cifar", 40 + 2 * 4 * 4),
-                                              ("fashion_mnist +dataset/imbalance=a20_cifar",
-                                               40 + 2 * 4 * 19)])
+@pytest.mark.parametrize(
+    "dataset,expected",
+    [
+        ("fashion_mnist9", 36),
+        ("fashion_mnist +dataset/multiaug=cifar", 200),
+        ("fashion_mnist +dataset/imbalance=a5_cifar", 40 + 2 * 4 * 4),
+        ("fashion_mnist +dataset/imbalance=a20_cifar", 40 + 2 * 4 * 19),
+    ],
+)
 def test_fashion_mnist_variant_configs(tmp_path, dataset, expected):
     write_fashion_mnist(tmp_path / "data")
     datamodule = datamodule_from_config(dataset, tmp_path, "dataset.train_samples_per_class=4")
@@ -240,13 +282,21 @@ def test_fashion_mnist_variant_configs(tmp_path, dataset, expected):
         assert "Shirt" not in datamodule.class_names and datamodule.num_classes == 9
 
 
-@pytest.mark.parametrize("dataset,expected", [("digits9", None), ("digits +dataset/multiaug=cifar", 5 * 60),
-                                              ("digits +dataset/imbalance=a5_cifar", 60 + 2 * 6 * 4),
-                                              ("digits +dataset/imbalance=a20_cifar", 60 + 2 * 6 * 19)])
+@pytest.mark.parametrize(
+    "dataset,expected",
+    [
+        ("digits9", None),
+        ("digits +dataset/multiaug=cifar", 5 * 60),
+        ("digits +dataset/imbalance=a5_cifar", 60 + 2 * 6 * 4),
+        ("digits +dataset/imbalance=a20_cifar", 60 + 2 * 6 * 19),
+    ],
+)
 def test_digits_variant_configs(tmp_path, dataset, expected):
     datamodule = datamodule_from_config(dataset, tmp_path, "dataset.train_samples_per_class=6")
     if dataset == "digits9":
-        assert datamodule.num_classes == 9 and "8" not in datamodule.class_names and datamodule.num_train == 54
+        assert (
+            datamodule.num_classes == 9 and "8" not in datamodule.class_names and datamodule.num_train == 54
+        )
     else:
         assert datamodule.num_train == expected
         assert len(torch.unique(rows(datamodule), dim=0)) == expected
@@ -266,9 +316,13 @@ def test_image_folder_reads_files_with_the_imagenet_views(tmp_path):
     assert not all(torch.equal(datamodule.train_set[5][0], datamodule.train_set[5][0]) for _ in range(3))
     expected = Image.open(tmp_path / "tree" / "val" / "cat" / "1.png").convert("RGB")
     # 21 x 16 pixels: the short side to 14 gives 18 x 14, then the centre 12 x 12
-    pixels = torch.from_numpy(np.array(expected.resize((14, 18), Image.BILINEAR))).permute(2, 0, 1).float() / 255
+    pixels = (
+        torch.from_numpy(np.array(expected.resize((14, 18), Image.BILINEAR))).permute(2, 0, 1).float() / 255
+    )
     centre = pixels[:, 3:15, 1:13]
-    normalised = (centre - torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    normalised = (centre - torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)) / torch.tensor(
+        [0.229, 0.224, 0.225]
+    ).view(3, 1, 1)
     assert (datamodule.test_set[1][0] - normalised).abs().mean() < 0.1
     images, labels, indices = next(iter(datamodule.train_dataloader()))
     assert images.shape == (8, 3, 12, 12) and len(set(indices.tolist())) == 8
@@ -278,7 +332,12 @@ def test_image_folder_reads_files_with_the_imagenet_views(tmp_path):
 def test_image_folder_variants_imbalance_and_class_subset(tmp_path):
     write_image_tree(tmp_path / "tree", classes=[f"n{i:02d}" for i in range(10)], train=2, test=1)
     source = ImageFolderSource(str(tmp_path / "tree"), num_classes=10, image_size=12, resize_size=14)
-    imbalance = {"class_fraction": 0.2, "replication": 20, "seed": 0, "policies": list(PAPER_IMAGENET_POLICIES)}
+    imbalance = {
+        "class_fraction": 0.2,
+        "replication": 20,
+        "seed": 0,
+        "policies": list(PAPER_IMAGENET_POLICIES),
+    }
     datamodule = setup(source, imbalance=imbalance)
     assert datamodule.num_train == 20 + 2 * 2 * 19 and len(datamodule.augmented_classes) == 2
     assert len(torch.unique(rows(datamodule), dim=0)) == datamodule.num_train
@@ -303,14 +362,25 @@ def test_imagenet_configs_on_a_tiny_tree(tmp_path):
     write_image_tree(tmp_path / "data" / "imagenet", classes=[f"n{i:02d}" for i in range(5)], train=2, test=1)
     datamodule = datamodule_from_config("imagenet", tmp_path, "dataset.source.num_classes=5")
     assert datamodule.num_train == 10 and datamodule.train_set[0][0].shape == (3, 224, 224)
-    imbalanced = datamodule_from_config("imagenet +dataset/imbalance=a20_imagenet", tmp_path,
-                                        "dataset.source.num_classes=5")
-    assert imbalanced.num_train == 10 + 1 * 2 * 19 and imbalanced.policy_names == list(PAPER_IMAGENET_POLICIES)
+    imbalanced = datamodule_from_config(
+        "imagenet +dataset/imbalance=a20_imagenet", tmp_path, "dataset.source.num_classes=5"
+    )
+    assert imbalanced.num_train == 10 + 1 * 2 * 19 and imbalanced.policy_names == list(
+        PAPER_IMAGENET_POLICIES
+    )
 
 
 def test_an_in_memory_source_exported_as_png_files_reads_back(tmp_path):
-    source = ImageFolderSource(str(tmp_path / "exported"), num_classes=10, image_size=8, resize_size=8,
-                               in_channels=3, mean=(0.5,) * 3, std=(0.25,) * 3, export_from=TenClassSource())
+    source = ImageFolderSource(
+        str(tmp_path / "exported"),
+        num_classes=10,
+        image_size=8,
+        resize_size=8,
+        in_channels=3,
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        export_from=TenClassSource(),
+    )
     datamodule = setup(source, augment=False)
     original = TenClassSource().load()
     assert datamodule.num_train == 40 and len(datamodule.test_set) == 20

@@ -16,11 +16,23 @@ from sample_importance.sampler.index_sampler import IndexSampler
 def test_two_rank_ddp_scores_like_one_process_and_splits_one_global_sequence(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(
-        ["-m", "sample_importance.train", "trainer=ddp_cpu", "dataset=digits", "schedule.batch_size=32",
-         "schedule.lr=0.1", "schedule.max_epochs=2", "sampler.burn_in_epochs=1", "sampler.gamma=0.5",
-         "trainer.enable_progress_bar=false", RECORD_DRAWS, f"hydra.run.dir={run_dir}",
-         f"paths.data_dir={tmp_path / 'data'}"],
-        cwd=REPO, timeout=300,
+        [
+            "-m",
+            "sample_importance.train",
+            "trainer=ddp_cpu",
+            "dataset=digits",
+            "schedule.batch_size=32",
+            "schedule.lr=0.1",
+            "schedule.max_epochs=2",
+            "sampler.burn_in_epochs=1",
+            "sampler.gamma=0.5",
+            "trainer.enable_progress_bar=false",
+            RECORD_DRAWS,
+            f"hydra.run.dir={run_dir}",
+            f"paths.data_dir={tmp_path / 'data'}",
+        ],
+        cwd=REPO,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -58,10 +70,21 @@ def test_two_rank_ddp_scores_like_one_process_and_splits_one_global_sequence(tmp
 def test_multirun_with_ddp_makes_one_folder_per_job(tmp_path):
     """Lightning's extra ranks join their job: no second sweep folder, every job finishes."""
     result = run_cli(
-        ["-m", "sample_importance.train", "-m", "trainer=ddp_cpu", "dataset=digits", "schedule.max_epochs=2",
-         "sampler.burn_in_epochs=1", "sampler.gamma=0.5,1", "trainer.enable_progress_bar=false",
-         f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}"],
-        cwd=REPO, timeout=600,
+        [
+            "-m",
+            "sample_importance.train",
+            "-m",
+            "trainer=ddp_cpu",
+            "dataset=digits",
+            "schedule.max_epochs=2",
+            "sampler.burn_in_epochs=1",
+            "sampler.gamma=0.5,1",
+            "trainer.enable_progress_bar=false",
+            f"paths.log_dir={tmp_path}",
+            f"paths.data_dir={tmp_path / 'data'}",
+        ],
+        cwd=REPO,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     sweeps = list(tmp_path.glob("multiruns/*/*"))

@@ -17,10 +17,21 @@ FULL_STEPS = (-(-1438 // 2)) // PER_RANK_BATCH  # ceil(N / world) samples per ra
 def run_two_ranks(tmp_path, overrides: list[str]):
     run_dir = tmp_path / "run"
     result = run_cli(
-        ["-m", "sample_importance.train", "trainer=ddp_cpu", "dataset=digits",
-         f"schedule.batch_size={2 * PER_RANK_BATCH}", "schedule.lr=0.1", "trainer.enable_progress_bar=false",
-         RECORD, f"hydra.run.dir={run_dir}", f"paths.data_dir={tmp_path / 'data'}", *overrides],
-        cwd=REPO, timeout=300,
+        [
+            "-m",
+            "sample_importance.train",
+            "trainer=ddp_cpu",
+            "dataset=digits",
+            f"schedule.batch_size={2 * PER_RANK_BATCH}",
+            "schedule.lr=0.1",
+            "trainer.enable_progress_bar=false",
+            RECORD,
+            f"hydra.run.dir={run_dir}",
+            f"paths.data_dir={tmp_path / 'data'}",
+            *overrides,
+        ],
+        cwd=REPO,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -31,7 +42,8 @@ def run_two_ranks(tmp_path, overrides: list[str]):
 # About 27 s on 2 idle cores (70 s on busy ones): the fast suite's one DDP check of a per-batch sampler.
 def test_online_importance_under_two_ranks_draws_one_global_sequence_from_one_state(tmp_path):
     run_dir, summary, records = run_two_ranks(
-        tmp_path, ["schedule.max_epochs=2", "sampler=importance_online", "sampler.burn_in_epochs=1"])
+        tmp_path, ["schedule.max_epochs=2", "sampler=importance_online", "sampler.burn_in_epochs=1"]
+    )
     assert summary["total_steps"] == 2 * FULL_STEPS
 
     # every rank drew the same global chunks, each at the same point of the weight updates
@@ -59,17 +71,24 @@ def test_online_importance_under_two_ranks_draws_one_global_sequence_from_one_st
 @pytest.mark.slow  # 25-70 s on 2 shared cores
 def test_infobatch_under_two_ranks_prunes_the_same_samples_and_shortens_every_rank_alike(tmp_path):
     run_dir, summary, records = run_two_ranks(
-        tmp_path, ["schedule.max_epochs=3", "sampler=infobatch", "sampler.pruning_epochs_fraction=1.0"])
+        tmp_path, ["schedule.max_epochs=3", "sampler=infobatch", "sampler.pruning_epochs_fraction=1.0"]
+    )
     settings = summary["sampler_settings"]
     steps = [len(records[0]["batches"][epoch]) for epoch in range(3)]
-    assert steps == [len(records[1]["batches"][epoch]) for epoch in range(3)] == settings["steps_per_epoch_run"]
+    assert (
+        steps == [len(records[1]["batches"][epoch]) for epoch in range(3)] == settings["steps_per_epoch_run"]
+    )
     assert steps[0] == FULL_STEPS and steps[1] < FULL_STEPS and steps[2] < FULL_STEPS
-    assert summary["total_steps"] == sum(steps) and settings["saved_iterations"] == 3 * FULL_STEPS - sum(steps)
+    assert summary["total_steps"] == sum(steps) and settings["saved_iterations"] == 3 * FULL_STEPS - sum(
+        steps
+    )
     for epoch in (1, 2):
         # the ranks split one permutation of the kept samples (padded to an even length, as
         # DistributedSampler does): no sample twice, none on both ranks
         kept = settings["samples_per_epoch"][epoch]
-        global_sequence = torch.cat([chunk for (e, _), (chunk, _) in sorted(records[0]["chunks"].items()) if e == epoch])
+        global_sequence = torch.cat(
+            [chunk for (e, _), (chunk, _) in sorted(records[0]["chunks"].items()) if e == epoch]
+        )
         assert len(global_sequence) == 2 * -(-kept // 2) and len(global_sequence[:kept].unique()) == kept
         for rank in (0, 1):
             expected = global_sequence[rank::2][: steps[epoch] * PER_RANK_BATCH]

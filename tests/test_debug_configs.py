@@ -91,8 +91,17 @@ def test_every_debug_config_runs_every_sampler(debug, sampler, tmp_path, one_thr
 
 def test_debug_runs_go_to_their_own_log_folder(tmp_path):
     """From the command line, as a user runs it: the default job under debug=fast (E=5 lowered to 1)."""
-    result = run_cli(["-m", "sample_importance.train", "debug=fast", "dataset=digits", "trainer.accelerator=cpu",
-                      f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
+    result = run_cli(
+        [
+            "-m",
+            "sample_importance.train",
+            "debug=fast",
+            "dataset=digits",
+            "trainer.accelerator=cpu",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "logs" / "debug" / "runs").glob("*/*")
     assert not (tmp_path / "logs" / "runs").exists()

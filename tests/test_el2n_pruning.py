@@ -9,8 +9,8 @@ import torch
 from conftest import RECORD_DRAWS, compose_config, run_training
 from draw_recorder import load_draws
 from independent import digits_net_from_checkpoint, digits_train_images
-from sample_importance.errors import UserError
 from sample_importance.dataset.pruning import lowest_scoring
+from sample_importance.errors import UserError
 
 
 def test_lowest_scoring_prunes_exactly_the_lowest_fraction_ties_by_index():
@@ -26,8 +26,18 @@ def test_el2n_scores_then_pruning_trains_on_the_highest_scores(tmp_path):
 
     scores_dir = tmp_path / "el2n"
     scores_dir.mkdir()
-    cfg = compose_config(["dataset=digits", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
-                          "el2n.models=2", "el2n.epochs=1", "++trainer.limit_train_batches=3"], scores_dir, "el2n")
+    cfg = compose_config(
+        [
+            "dataset=digits",
+            "trainer.enable_progress_bar=false",
+            "trainer.accelerator=cpu",
+            "el2n.models=2",
+            "el2n.epochs=1",
+            "++trainer.limit_train_batches=3",
+        ],
+        scores_dir,
+        "el2n",
+    )
     path = el2n(cfg)
     record = torch.load(path, weights_only=True)
     images, labels = digits_train_images()
@@ -42,11 +52,12 @@ def test_el2n_scores_then_pruning_trains_on_the_highest_scores(tmp_path):
     assert np.array_equal(np.load(scores_dir / "el2n_scores.npy"), record["score"].numpy())
 
     run = tmp_path / "pruned"
-    summary = run_training(["sampler=uniform", f"dataset.prune_scores_file={path}", "schedule.max_epochs=1",
-                            RECORD_DRAWS], run)
+    summary = run_training(
+        ["sampler=uniform", f"dataset.prune_scores_file={path}", "schedule.max_epochs=1", RECORD_DRAWS], run
+    )
     n = len(labels)
     order = torch.sort(record["score"], stable=True).indices
-    expected_kept = order[round(0.3 * n):].sort().values
+    expected_kept = order[round(0.3 * n) :].sort().values
     pruned = torch.load(run / "pruned_samples.pt", weights_only=True)
     assert torch.equal(pruned["kept_from_full"], expected_kept)
     assert record["score"][pruned["pruned"]].max() <= record["score"][expected_kept].min()
@@ -56,9 +67,17 @@ def test_el2n_scores_then_pruning_trains_on_the_highest_scores(tmp_path):
     assert drawn.max() < summary["num_train"]
     assert summary["extra_iterations"] == 3 and summary["pruning"]["num_pruned"] == round(0.3 * n)
     with pytest.raises(UserError, match="prunes other samples than the checkpoint"):
-        run_training(["sampler=uniform", f"dataset.prune_scores_file={path}", "dataset.prune_fraction=0.2",
-                      "schedule.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
-                      "resume_allow_changes=true"], tmp_path / "resumed")
+        run_training(
+            [
+                "sampler=uniform",
+                f"dataset.prune_scores_file={path}",
+                "dataset.prune_fraction=0.2",
+                "schedule.max_epochs=2",
+                f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                "resume_allow_changes=true",
+            ],
+            tmp_path / "resumed",
+        )
 
 
 def test_pruning_keeps_the_highest_scores_on_a_sample_table_dataset(tmp_path):
@@ -69,18 +88,32 @@ def test_pruning_keeps_the_highest_scores_on_a_sample_table_dataset(tmp_path):
     datamodule.setup("fit")
     scores = torch.rand(datamodule.num_train, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     np.save(tmp_path / "scores.npy", scores.numpy())
-    summary = run_training([*multiaug, "sampler=uniform", f"dataset.prune_scores_file={tmp_path / 'scores.npy'}",
-                            "dataset.prune_scores_order=index", "dataset.prune_fraction=0.5",
-                            "schedule.max_epochs=1", "++trainer.limit_train_batches=2"],
-                           tmp_path / "run")
+    summary = run_training(
+        [
+            *multiaug,
+            "sampler=uniform",
+            f"dataset.prune_scores_file={tmp_path / 'scores.npy'}",
+            "dataset.prune_scores_order=index",
+            "dataset.prune_fraction=0.5",
+            "schedule.max_epochs=1",
+            "++trainer.limit_train_batches=2",
+        ],
+        tmp_path / "run",
+    )
     kept = torch.load(tmp_path / "run" / "pruned_samples.pt", weights_only=True)["kept_from_full"]
     assert summary["num_train"] == len(kept) == datamodule.num_train - round(0.5 * datamodule.num_train)
-    assert torch.equal(kept, scores.argsort()[round(0.5 * datamodule.num_train):].sort().values)
+    assert torch.equal(kept, scores.argsort()[round(0.5 * datamodule.num_train) :].sort().values)
 
 
 def test_pruning_rejects_a_scores_file_of_the_wrong_length(tmp_path):
     np.save(tmp_path / "scores.npy", np.arange(5.0))
     with pytest.raises(UserError) as error:
-        run_training(["sampler=uniform", f"dataset.prune_scores_file={tmp_path / 'scores.npy'}",
-                      "schedule.max_epochs=1"], tmp_path / "run")
+        run_training(
+            [
+                "sampler=uniform",
+                f"dataset.prune_scores_file={tmp_path / 'scores.npy'}",
+                "schedule.max_epochs=1",
+            ],
+            tmp_path / "run",
+        )
     assert "has 5 values, the training set has" in str(error.value) and "\n" not in str(error.value)

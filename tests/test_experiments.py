@@ -28,17 +28,27 @@ from sample_importance.cli import CONFIG_DIR
 
 CONFIGS = Path(CONFIG_DIR)
 EXPERIMENT_FILES = sorted((CONFIGS / "experiment").rglob("*.yaml"))
-EXPERIMENTS = [path.relative_to(CONFIGS / "experiment").with_suffix("").as_posix() for path in EXPERIMENT_FILES]
+EXPERIMENTS = [
+    path.relative_to(CONFIGS / "experiment").with_suffix("").as_posix() for path in EXPERIMENT_FILES
+]
 # presets that stand alone; those in subfolders (weights_from/) need their experiment's paper.* keys
 METHODS = sorted(path.stem for path in (CONFIGS / "method").glob("*.yaml"))
 SEEDS = [2020, 2021, 2022, 2023]
 
 TINY = [
-    "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "model=lenet",
-    "schedule.max_epochs=2", "schedule.batch_size=16", "++trainer.limit_train_batches=1",
-    "++trainer.limit_val_batches=1", "++trainer.limit_test_batches=1", "dataset.num_workers=0",
-    "dataset.train_samples_per_class=6", "dataset.test_samples_per_class=2",
-    "++paper.burn_in_epochs=1", "++paper.spv_burn_in_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "model=lenet",
+    "schedule.max_epochs=2",
+    "schedule.batch_size=16",
+    "++trainer.limit_train_batches=1",
+    "++trainer.limit_val_batches=1",
+    "++trainer.limit_test_batches=1",
+    "dataset.num_workers=0",
+    "dataset.train_samples_per_class=6",
+    "dataset.test_samples_per_class=2",
+    "++paper.burn_in_epochs=1",
+    "++paper.spv_burn_in_epochs=1",
 ]
 
 
@@ -60,8 +70,11 @@ def compose_train(overrides: list[str], tmp_path: Path, data_dir: Path | None = 
     """The composed ``train`` config for ``overrides``, outputs (and data) under ``tmp_path``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*overrides, f"paths.log_dir={tmp_path / 'logs'}"],
-                      return_hydra_config=True)
+        cfg = compose(
+            config_name="train",
+            overrides=[*overrides, f"paths.log_dir={tmp_path / 'logs'}"],
+            return_hydra_config=True,
+        )
     HydraConfig.instance().set_config(cfg)  # ${hydra:runtime.choices.*} resolves from here
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
@@ -129,8 +142,13 @@ def run_tiny(overrides: list[str], tmp_path: Path, data_dir: Path) -> tuple[dict
         for path in needed:
             path.parent.mkdir(parents=True, exist_ok=True)
             # shaped like el2n_scores.pt / sample_weights.pt: values with the labels that place them
-            torch.save({"score": torch.rand(datamodule.num_train, dtype=torch.float64) + 0.01,
-                        "label": datamodule.train_set.labels}, path)
+            torch.save(
+                {
+                    "score": torch.rand(datamodule.num_train, dtype=torch.float64) + 0.01,
+                    "label": datamodule.train_set.labels,
+                },
+                path,
+            )
     Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
     return train(cfg), cfg
 
@@ -148,12 +166,24 @@ def test_every_paper_result_has_a_cpu_counterpart():
     cpu = {name.split("/", 1)[1] for name in EXPERIMENTS if name.startswith("cpu/")}
     assert PAPER_RESULTS and PAPER_RESULTS <= cpu
     paper = PAPER_RESULTS
-    for result in ("table1_fig1_fig2", "fig03_class_weights", "fig04_imbalanced", "fig05_sgd_sci",
-                   "table2_fig6_multiaug", "fig08_burn_in_sensitivity", "fig10_gamma_sensitivity",
-                   "fig11_class_weights_e10", "fig12_weights_from_elsewhere", "appC_fig16_imagenet",
-                   "appC_fig17_imagenet_imbalanced", "appE_fig20_online_replacement", "appE_fig21_metrics",
-                   "fig07_focal_gamma",
-                   "appE_fig22_unbiased", "appE_fig23_el2n_proportional"):
+    for result in (
+        "table1_fig1_fig2",
+        "fig03_class_weights",
+        "fig04_imbalanced",
+        "fig05_sgd_sci",
+        "table2_fig6_multiaug",
+        "fig08_burn_in_sensitivity",
+        "fig10_gamma_sensitivity",
+        "fig11_class_weights_e10",
+        "fig12_weights_from_elsewhere",
+        "appC_fig16_imagenet",
+        "appC_fig17_imagenet_imbalanced",
+        "appE_fig20_online_replacement",
+        "appE_fig21_metrics",
+        "fig07_focal_gamma",
+        "appE_fig22_unbiased",
+        "appE_fig23_el2n_proportional",
+    ):
         assert result in paper
 
 
@@ -195,7 +225,9 @@ def test_experiment_composes_sweeps_and_trains_on_tiny_data(name, tmp_path, data
 
     # as written: the real dataset, model and schedule (built, not loaded: no data needed)
     cfg = compose_train([f"experiment={name}"], tmp_path)
-    if name.startswith("paper/"):  # the GPU preset: bf16, channels-last, data on the GPU where it is in memory
+    if name.startswith(
+        "paper/"
+    ):  # the GPU preset: bf16, channels-last, data on the GPU where it is in memory
         assert cfg.hydra.runtime.choices.trainer == "gpu" and cfg.trainer.precision == "bf16-mixed"
         assert cfg.model.channels_last is True and cfg.dataset.on_device == "auto"
     touch_files_read(cfg)
@@ -239,11 +271,23 @@ def test_every_job_of_the_sweep_composes(name, tmp_path):
 def test_a_cpu_sweep_runs_from_the_command_line(tmp_path):
     """``-m experiment=cpu/...`` launches the file's sweep: one run folder per job."""
     result = run_cli(
-        ["-m", "sample_importance.train", "-m", "experiment=cpu/fig10_gamma_sensitivity", "dataset=digits",
-         "seed=2020,2021", "schedule.max_epochs=2", "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1",
-         "++trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", f"paths.log_dir={tmp_path}",
-         "hydra.sweep.dir=" + str(tmp_path / "sweep")],
-        cwd=tmp_path, timeout=600,
+        [
+            "-m",
+            "sample_importance.train",
+            "-m",
+            "experiment=cpu/fig10_gamma_sensitivity",
+            "dataset=digits",
+            "seed=2020,2021",
+            "schedule.max_epochs=2",
+            "++trainer.limit_train_batches=2",
+            "++trainer.limit_val_batches=1",
+            "++trainer.limit_test_batches=1",
+            "trainer.enable_progress_bar=false",
+            f"paths.log_dir={tmp_path}",
+            "hydra.sweep.dir=" + str(tmp_path / "sweep"),
+        ],
+        cwd=tmp_path,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))

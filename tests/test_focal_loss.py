@@ -21,7 +21,9 @@ def test_focal_loss_matches_a_hand_computation():
         got = FocalLoss(gamma=gamma, alpha=alpha.tolist())(torch.tensor(logits), torch.tensor(targets))
         np.testing.assert_allclose(got.double().numpy(), expected, rtol=1e-5)
     plain = FocalLoss(gamma=0.0)(torch.tensor(logits), torch.tensor(targets))
-    cross_entropy = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(targets), reduction="none")
+    cross_entropy = torch.nn.functional.cross_entropy(
+        torch.tensor(logits), torch.tensor(targets), reduction="none"
+    )
     np.testing.assert_allclose(plain.double().numpy(), cross_entropy.numpy(), rtol=1e-6)
 
 

@@ -38,8 +38,17 @@ def test_weights_are_training_pass_p_true_and_no_scoring_pass_runs(tmp_path, mon
 
     monkeypatch.setattr(importance, "scoring_pass", no_scoring_pass)
     gamma = 0.5
-    summary = run_training(["sampler=importance", "sampler.burn_in_epochs=2", f"sampler.gamma={gamma}",
-                            "sampler.score_source=train_forward", "schedule.max_epochs=3", RECORDER], tmp_path / "run")
+    summary = run_training(
+        [
+            "sampler=importance",
+            "sampler.burn_in_epochs=2",
+            f"sampler.gamma={gamma}",
+            "sampler.score_source=train_forward",
+            "schedule.max_epochs=3",
+            RECORDER,
+        ],
+        tmp_path / "run",
+    )
     record = torch.load(tmp_path / "run" / "sample_weights.pt", weights_only=False)
     logged = torch.load(tmp_path / "run" / "train_p_true.pt", weights_only=False)[1]  # epoch E=2 is index 1
     assert record["epoch"] == 2
@@ -54,8 +63,10 @@ def test_weights_are_training_pass_p_true_and_no_scoring_pass_runs(tmp_path, mon
     assert summary["final_test_acc"] > 0.1
 
 
-@pytest.mark.parametrize("options", [{"burn_in_epochs": 0}, {"burn_in_epochs": "auto"}, {"score": "el2n"},
-                                     {"score_source": "later"}])
+@pytest.mark.parametrize(
+    "options",
+    [{"burn_in_epochs": 0}, {"burn_in_epochs": "auto"}, {"score": "el2n"}, {"score_source": "later"}],
+)
 def test_score_source_checks(options):
     with pytest.raises(ConfigError):
         ImportanceSampling(**{"score_source": "train_forward", **options})

@@ -33,7 +33,9 @@ def assert_one_line_error(result, *fragments):
     # Lightning may warn first (e.g. resuming a checkpoint from another folder); the error is one line, last
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in result.stderr, result.stderr[
+        -3000:
+    ]
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
 
@@ -60,8 +62,11 @@ def write_hostile_file(path: Path, marker: Path, like: str = "checkpoint") -> Pa
     if like == "checkpoint":
         content = {"state_dict": {}, "global_step": 0, "epoch": 0, "payload": payload}
     else:
-        content = {"score": torch.rand(len(digits_train_labels()), dtype=torch.float64), "label": digits_train_labels(),
-                   "payload": payload}
+        content = {
+            "score": torch.rand(len(digits_train_labels()), dtype=torch.float64),
+            "label": digits_train_labels(),
+            "payload": payload,
+        }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(content, path)
     return path
@@ -84,14 +89,40 @@ HOSTILE_ENTRY_POINTS = {
     # name: (how the file is handed over, the command line); {file} and {run} are filled in
     "train ckpt_path": ("checkpoint", "outside", [*TRAIN, *TINY, "ckpt_path={file}", "hydra.run.dir={run}"]),
     "train auto-resume": ("checkpoint", "checkpoints/last.ckpt", [*TRAIN, *TINY, "hydra.run.dir={run}"]),
-    "score ckpt_path": ("checkpoint", "outside", [*SCORE, "dataset=digits", "ckpt_path={file}", "hydra.run.dir={run}"]),
-    "el2n auto-resume": ("checkpoint", "model0/checkpoints/last.ckpt",
-                         [*EL2N, *TINY, "el2n.models=1", "el2n.epochs=1", "hydra.run.dir={run}"]),
-    "weights_file": ("record", "outside", [*TRAIN, *TINY, "sampler.weights_file={file}", "sampler.burn_in_epochs=0",
-                                           "schedule.max_epochs=1", "hydra.run.dir={run}"]),
-    "scores_file": ("record", "outside", [*TRAIN, *TINY, "sampler=uniform",
-                                          "dataset.prune_scores_file={file}",
-                                          "schedule.max_epochs=1", "hydra.run.dir={run}"]),
+    "score ckpt_path": (
+        "checkpoint",
+        "outside",
+        [*SCORE, "dataset=digits", "ckpt_path={file}", "hydra.run.dir={run}"],
+    ),
+    "el2n auto-resume": (
+        "checkpoint",
+        "model0/checkpoints/last.ckpt",
+        [*EL2N, *TINY, "el2n.models=1", "el2n.epochs=1", "hydra.run.dir={run}"],
+    ),
+    "weights_file": (
+        "record",
+        "outside",
+        [
+            *TRAIN,
+            *TINY,
+            "sampler.weights_file={file}",
+            "sampler.burn_in_epochs=0",
+            "schedule.max_epochs=1",
+            "hydra.run.dir={run}",
+        ],
+    ),
+    "scores_file": (
+        "record",
+        "outside",
+        [
+            *TRAIN,
+            *TINY,
+            "sampler=uniform",
+            "dataset.prune_scores_file={file}",
+            "schedule.max_epochs=1",
+            "hydra.run.dir={run}",
+        ],
+    ),
 }
 
 
@@ -107,7 +138,9 @@ def test_a_file_that_would_run_code_is_refused_by_every_app(entry_point, tmp_pat
 
 
 @pytest.mark.parametrize("damage", ["would run code", "truncated"])
-def test_report_lists_a_run_with_an_unreadable_weights_file_and_writes_the_rest(damage, finished_run, tmp_path):
+def test_report_lists_a_run_with_an_unreadable_weights_file_and_writes_the_rest(
+    damage, finished_run, tmp_path
+):
     good = copy_run(finished_run, tmp_path / "sweep" / "0")
     bad = copy_run(finished_run, tmp_path / "sweep" / "1")
     marker = tmp_path / "payload_ran"
@@ -116,7 +149,9 @@ def test_report_lists_a_run_with_an_unreadable_weights_file_and_writes_the_rest(
         (bad / "sample_weights.pt").write_bytes(data[: len(data) // 2])
     else:
         write_hostile_file(bad / "sample_weights.pt", marker, like="record")
-    result = run_cli([*REPORT, str(tmp_path / "sweep"), "--no-progress", "--no-images"], cwd=REPO, timeout=240)
+    result = run_cli(
+        [*REPORT, str(tmp_path / "sweep"), "--no-progress", "--no-images"], cwd=REPO, timeout=240
+    )
     assert not marker.exists()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "1 run(s) with unreadable files" in result.stderr
@@ -137,12 +172,17 @@ def labelled_scores(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    (["schedule.batch_size=4096"], "1438 training samples, fewer than one batch of 4096"),
-    (["dataset.train_samples_per_class=1"], "10 training samples, fewer than one batch of 32"),
-    (["sampler=uniform", "dataset.prune_scores_file={scores}", "dataset.prune_fraction=0.999"],
-     "1 training sample, fewer than one batch of 32"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (["schedule.batch_size=4096"], "1438 training samples, fewer than one batch of 4096"),
+        (["dataset.train_samples_per_class=1"], "10 training samples, fewer than one batch of 32"),
+        (
+            ["sampler=uniform", "dataset.prune_scores_file={scores}", "dataset.prune_fraction=0.999"],
+            "1 training sample, fewer than one batch of 32",
+        ),
+    ],
+)
 def test_a_run_that_would_train_zero_steps_is_refused(overrides, fragment, labelled_scores, tmp_path):
     overrides = [o.format(scores=labelled_scores) for o in overrides]
     result = run_cli([*TRAIN, *TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, timeout=120)
@@ -166,8 +206,15 @@ def test_weights_files_of_huge_values_train_on_both_heavy_samples(tmp_path):
     weights[[5, 9]] = 1e308
     for name in ("a.pt", "b.pt"):  # their mean: the sum of the two files overflows
         torch.save({"weight": weights, "label": labels}, tmp_path / name)
-    run_training([f"sampler.weights_file=[{tmp_path / 'a.pt'},{tmp_path / 'b.pt'}]", "sampler.burn_in_epochs=0",
-                  "schedule.max_epochs=1", RECORD_DRAWS], tmp_path / "run")
+    run_training(
+        [
+            f"sampler.weights_file=[{tmp_path / 'a.pt'},{tmp_path / 'b.pt'}]",
+            "sampler.burn_in_epochs=0",
+            "schedule.max_epochs=1",
+            RECORD_DRAWS,
+        ],
+        tmp_path / "run",
+    )
     draws = load_draws(tmp_path / "run")[0]
     assert set(draws.tolist()) == {5, 9}
     assert 0.3 < float((draws == 5).double().mean()) < 0.7
@@ -175,27 +222,47 @@ def test_weights_files_of_huge_values_train_on_both_heavy_samples(tmp_path):
 
 @pytest.mark.parametrize("gamma", [2000.0, -2000.0, -1e6, 1e6])
 def test_weights_are_finite_for_any_finite_gamma_and_keep_their_order(gamma):
-    hardness = torch.tensor([0.1, 0.2, 0.4, 0.6], dtype=torch.float64)  # 0.6^2000 underflows, 0.1^-2000 overflows
+    hardness = torch.tensor(
+        [0.1, 0.2, 0.4, 0.6], dtype=torch.float64
+    )  # 0.6^2000 underflows, 0.1^-2000 overflows
     weights, fallback = hardness_weights(hardness, gamma)
     assert torch.isfinite(weights).all() and fallback == ""  # not "every weight is zero"
     heaviest = 3 if gamma > 0 else 0
     assert weights.argmax() == heaviest and weights[heaviest] == 1
-    assert torch.equal(hardness_weights(hardness, 0.5)[0], hardness.pow(0.5))  # ordinary gammas: the paper's h^gamma
+    assert torch.equal(
+        hardness_weights(hardness, 0.5)[0], hardness.pow(0.5)
+    )  # ordinary gammas: the paper's h^gamma
 
 
 @pytest.mark.parametrize("gamma", ["-2000", "1e6"])  # -2000: 1e91 overflowed float32 histograms; 1e6: all 0
 def test_training_with_a_huge_gamma_runs_and_records_finite_weights(gamma, tmp_path):
     run = tmp_path / "run"
-    summary = run_training(["sampler.burn_in_epochs=1", "schedule.max_epochs=2", f"sampler.gamma={gamma}",
-                            "++trainer.limit_train_batches=3"], run)
+    summary = run_training(
+        [
+            "sampler.burn_in_epochs=1",
+            "schedule.max_epochs=2",
+            f"sampler.gamma={gamma}",
+            "++trainer.limit_train_batches=3",
+        ],
+        run,
+    )
     weights = torch.load(run / "sample_weights.pt", weights_only=True)["weight"]
     assert torch.isfinite(weights).all() and weights.max() > 0
     assert summary["sampler_settings"]["weights_fallback"] is None
 
 
 def test_score_with_gamma_minus_a_million_writes_finite_weights(finished_run, tmp_path):
-    result = run_cli([*SCORE, "dataset=digits", f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}",
-                      "sampler.gamma=-1e6", f"hydra.run.dir={tmp_path / 'score'}"], cwd=REPO, timeout=120)
+    result = run_cli(
+        [
+            *SCORE,
+            "dataset=digits",
+            f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}",
+            "sampler.gamma=-1e6",
+            f"hydra.run.dir={tmp_path / 'score'}",
+        ],
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     record = torch.load(tmp_path / "score" / "sample_weights.pt", weights_only=True)
     assert torch.isfinite(record["weight"]).all() and record["weight"].max() == 1
@@ -203,19 +270,22 @@ def test_score_with_gamma_minus_a_million_writes_finite_weights(finished_run, tm
 
 
 # -- one line instead of a traceback ------------------------------------------------------------------
-@pytest.mark.parametrize("overrides, fragments", [
-    (["dataset.train_samples_per_class=0"], ["dataset.train_samples_per_class", ">= 1"]),
-    (["dataset.train_samples_per_class=-3"], ["dataset.train_samples_per_class"]),
-    (["dataset.imbalance=banana"], ["dataset.imbalance", "class_fraction"]),
-    (["dataset.num_workers=-1"], ["dataset.num_workers", ">= 0"]),
-    ([f"seed={2**32}"], ["seed", "2^32"]),
-    (["schedule.momentum=0"], ["schedule.nesterov=true", "schedule.momentum"]),
-    (["schedule.lr_decay_factor=0"], ["schedule.lr_decay_factor"]),
-    (["schedule.lr_decay_factor=-0.5"], ["schedule.lr_decay_factor"]),
-    (["trainer=ddp_cpu", "trainer.strategy=ddp_spawn"], ["ddp_spawn", "trainer=ddp_cpu"]),
-    (["+trainer.strategy=ddp_spawn"], ["ddp_spawn", "trainer=ddp_cpu"]),
-    (["sampler.weights_order=reversed"], ["sampler.weights_order"]),
-])
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["dataset.train_samples_per_class=0"], ["dataset.train_samples_per_class", ">= 1"]),
+        (["dataset.train_samples_per_class=-3"], ["dataset.train_samples_per_class"]),
+        (["dataset.imbalance=banana"], ["dataset.imbalance", "class_fraction"]),
+        (["dataset.num_workers=-1"], ["dataset.num_workers", ">= 0"]),
+        ([f"seed={2**32}"], ["seed", "2^32"]),
+        (["schedule.momentum=0"], ["schedule.nesterov=true", "schedule.momentum"]),
+        (["schedule.lr_decay_factor=0"], ["schedule.lr_decay_factor"]),
+        (["schedule.lr_decay_factor=-0.5"], ["schedule.lr_decay_factor"]),
+        (["trainer=ddp_cpu", "trainer.strategy=ddp_spawn"], ["ddp_spawn", "trainer=ddp_cpu"]),
+        (["+trainer.strategy=ddp_spawn"], ["ddp_spawn", "trainer=ddp_cpu"]),
+        (["sampler.weights_order=reversed"], ["sampler.weights_order"]),
+    ],
+)
 def test_bad_values_are_one_line_errors(overrides, fragments, tmp_path):
     result = run_cli([*TRAIN, *TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, timeout=120)
     assert_one_line_error(result, *fragments)
@@ -229,16 +299,29 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(key, tmp_path):
     assert_one_line_error(result, key, "is a file, not a folder")
 
 
-@pytest.mark.parametrize("overrides, fragments", [
-    (["dataset=digits9"], ["checkpoint of another network", "9 classes", "[10,"]),
-    (["dataset.train_samples_per_class=50"], ["covers 1438 samples", "500"]),
-])
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["dataset=digits9"], ["checkpoint of another network", "9 classes", "[10,"]),
+        (["dataset.train_samples_per_class=50"], ["covers 1438 samples", "500"]),
+    ],
+)
 def test_resuming_with_another_dataset_is_one_line(overrides, fragments, finished_run, tmp_path):
     # Past the settings check (resume_allow_changes), the checkpoint itself must not fit.
-    result = run_cli([*TRAIN, *TINY, *overrides, "sampler.burn_in_epochs=1", "schedule.max_epochs=3",
-                      "resume_allow_changes=true",
-                      f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={tmp_path / 'run'}"],
-                     cwd=REPO, timeout=120)
+    result = run_cli(
+        [
+            *TRAIN,
+            *TINY,
+            *overrides,
+            "sampler.burn_in_epochs=1",
+            "schedule.max_epochs=3",
+            "resume_allow_changes=true",
+            f"ckpt_path={finished_run / 'checkpoints' / 'last.ckpt'}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=REPO,
+        timeout=120,
+    )
     assert_one_line_error(result, *fragments)
 
 
@@ -247,8 +330,18 @@ def test_resuming_at_the_switch_with_a_truncated_weights_record_is_one_line(fini
     (run / "summary.json").unlink()  # an interrupted run, not a finished one
     data = (run / "sample_weights.pt").read_bytes()
     (run / "sample_weights.pt").write_bytes(data[:200])
-    result = run_cli([*TRAIN, *TINY, "sampler.burn_in_epochs=1", "schedule.max_epochs=2", f"hydra.run.dir={run}",
-                      f"ckpt_path={run / 'checkpoints' / 'burn_in_end_epoch1.ckpt'}"], cwd=REPO, timeout=120)
+    result = run_cli(
+        [
+            *TRAIN,
+            *TINY,
+            "sampler.burn_in_epochs=1",
+            "schedule.max_epochs=2",
+            f"hydra.run.dir={run}",
+            f"ckpt_path={run / 'checkpoints' / 'burn_in_end_epoch1.ckpt'}",
+        ],
+        cwd=REPO,
+        timeout=120,
+    )
     assert_one_line_error(result, "sample_weights.pt", "not a readable torch file", "delete it")
 
 
@@ -257,8 +350,14 @@ def test_resuming_at_the_switch_with_a_truncated_weights_record_is_one_line(fini
 def test_a_bare_npy_file_is_refused_unless_its_order_is_stated(key, tmp_path):
     np.save(tmp_path / "values.npy", np.random.default_rng(0).random(len(digits_train_labels())))
     sampler = ["sampler.burn_in_epochs=0"] if key == "sampler.weights_file" else ["sampler=uniform"]
-    command = [*TRAIN, *TINY, *sampler, f"{key}={tmp_path / 'values.npy'}", "schedule.max_epochs=1",
-               "++trainer.limit_train_batches=2"]
+    command = [
+        *TRAIN,
+        *TINY,
+        *sampler,
+        f"{key}={tmp_path / 'values.npy'}",
+        "schedule.max_epochs=1",
+        "++trainer.limit_train_batches=2",
+    ]
     refused = run_cli([*command, f"hydra.run.dir={tmp_path / 'refused'}"], cwd=REPO, timeout=120)
     order_key = f"{key.replace('_file', '_order')}=index"
     assert_one_line_error(refused, "no labels and no index map", order_key)
@@ -276,15 +375,19 @@ def test_an_index_map_puts_each_value_on_its_sample():
     aligned, rest = align_to_training_set(values[order], record, labels, "f.pt", "sampler.weights_file")
     assert torch.equal(aligned, values) and torch.equal(rest["p_true"], values / 100)
     with pytest.raises(UserError, match="not a permutation"):
-        align_to_training_set(values, {"index": torch.tensor([0, 0, 1, 2, 3])}, labels, "f.pt", "sampler.weights_file")
+        align_to_training_set(
+            values, {"index": torch.tensor([0, 0, 1, 2, 3])}, labels, "f.pt", "sampler.weights_file"
+        )
     with pytest.raises(UserError, match="labels differ"):
-        align_to_training_set(values, {"index": order, "label": labels}, labels, "f.pt", "sampler.weights_file")
+        align_to_training_set(
+            values, {"index": order, "label": labels}, labels, "f.pt", "sampler.weights_file"
+        )
 
 
 def readme_block(marker: str) -> str:
     """The python code block that follows ``marker`` in the README."""
     text = (REPO / "README.md").read_text()
-    return re.search(r"```python\n(.*?)```", text[text.index(marker):], re.S).group(1)
+    return re.search(r"```python\n(.*?)```", text[text.index(marker) :], re.S).group(1)
 
 
 def test_the_readmes_data_diet_conversion_aligns_class_sorted_scores(tmp_path, monkeypatch):
@@ -294,10 +397,17 @@ def test_the_readmes_data_diet_conversion_aligns_class_sorted_scores(tmp_path, m
     our_images, our_labels = source.train_images.numpy(), source.train_labels.numpy()
     our_scores = np.random.default_rng(1).random(len(our_labels))
     their_order = our_labels.argsort()  # data_diet sorts its training set by class (numpy's default sort)
-    namespace = {"scores": our_scores[their_order], "their_images": our_images[their_order],
-                 "their_labels": our_labels[their_order], "our_images": our_images, "our_labels": our_labels}
+    namespace = {
+        "scores": our_scores[their_order],
+        "their_images": our_images[their_order],
+        "their_labels": our_labels[their_order],
+        "our_images": our_images,
+        "our_labels": our_labels,
+    }
     monkeypatch.chdir(tmp_path)
     exec(readme_block("<!-- data_diet conversion -->"), namespace)
     values, record = load_values(tmp_path / "data_diet_el2n.pt", "sampler.scores_file")
-    aligned, _ = align_to_training_set(values, record, source.train_labels, "data_diet_el2n.pt", "sampler.scores_file")
+    aligned, _ = align_to_training_set(
+        values, record, source.train_labels, "data_diet_el2n.pt", "sampler.scores_file"
+    )
     np.testing.assert_array_equal(aligned.numpy(), our_scores)

@@ -9,8 +9,14 @@ import yaml
 
 from conftest import run_cli
 
-SEARCH = ["-m", "sample_importance.train", "hparams_search=optuna", "dataset=digits", "trainer.accelerator=cpu",
-          "trainer.enable_progress_bar=false"]
+SEARCH = [
+    "-m",
+    "sample_importance.train",
+    "hparams_search=optuna",
+    "dataset=digits",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+]
 
 
 def sweep_folder(tmp_path):
@@ -21,8 +27,11 @@ def sweep_folder(tmp_path):
 def test_optuna_search_maximises_the_best_test_accuracy(tmp_path):
     import optuna
 
-    result = run_cli(SEARCH + ["schedule.max_epochs=3", "hydra.sweeper.n_trials=3", f"paths.log_dir={tmp_path / 'logs'}"],
-                     cwd=tmp_path, env_extra={"OMP_NUM_THREADS": "1"})
+    result = run_cli(
+        SEARCH + ["schedule.max_epochs=3", "hydra.sweeper.n_trials=3", f"paths.log_dir={tmp_path / 'logs'}"],
+        cwd=tmp_path,
+        env_extra={"OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = sweep_folder(tmp_path)
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{sweep / 'optuna.db'}")
@@ -49,8 +58,17 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
     below max_epochs=1) is a failed trial, and the next trial still runs."""
     import optuna
 
-    result = run_cli(SEARCH + ["schedule.max_epochs=1", "hydra.sweeper.n_trials=2", "sampler.burn_in_epochs=5",
-                               f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path, env_extra={"OMP_NUM_THREADS": "1"})
+    result = run_cli(
+        SEARCH
+        + [
+            "schedule.max_epochs=1",
+            "hydra.sweeper.n_trials=2",
+            "sampler.burn_in_epochs=5",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+        env_extra={"OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("error: sampler.burn_in_epochs must be in [0, 1)") == 2
     sweep = sweep_folder(tmp_path)
@@ -67,18 +85,30 @@ def test_hydra_sweeper_options_include_hydras_own(tmp_path):
 
     assert unknown_group_option(["hparams_search=optuna", "hydra/sweeper=basic"]) is None
     assert unknown_group_option(["hydra/launcher=basic"]) is None
-    assert unknown_group_option(["hydra/sweeper=optunaa"]) == \
-        "hydra/sweeper=optunaa: no such option; hydra/sweeper is one of: basic, optuna"
+    assert (
+        unknown_group_option(["hydra/sweeper=optunaa"])
+        == "hydra/sweeper=optunaa: no such option; hydra/sweeper is one of: basic, optuna"
+    )
 
 
 def test_command_line_replaces_a_range_and_absent_settings_are_left_out(tmp_path):
     """SGD-Scan has no E and no gamma: the search is over the lr alone, in the command line's range."""
     import optuna
 
-    result = run_cli(SEARCH[:2] + ["-m"] + SEARCH[2:] + ["method=sgd_scan", "schedule.lr=interval(0.02,0.03)",
-                                                         "schedule.max_epochs=1", "hydra.sweeper.n_trials=1",
-                                                         f"paths.log_dir={tmp_path / 'logs'}"],
-                     cwd=tmp_path, env_extra={"OMP_NUM_THREADS": "1"})
+    result = run_cli(
+        SEARCH[:2]
+        + ["-m"]
+        + SEARCH[2:]
+        + [
+            "method=sgd_scan",
+            "schedule.lr=interval(0.02,0.03)",
+            "schedule.max_epochs=1",
+            "hydra.sweeper.n_trials=1",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+        env_extra={"OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "left out of the search: sampler.burn_in_epochs, sampler.gamma" in result.stdout + result.stderr
     sweep = sweep_folder(tmp_path)

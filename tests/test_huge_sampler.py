@@ -10,7 +10,7 @@ from sample_importance.sampler.index_sampler import CHUNK_SIZE, IndexSampler
 def test_draw_over_more_than_2_to_the_24_samples_follows_the_weights():
     size = 2**24 + 2**20  # 17.8 million samples, beyond torch.multinomial's limit
     weights = torch.ones(size, dtype=torch.float64)
-    weights[size // 2:] = 3.0  # the second half holds 3/4 of the mass
+    weights[size // 2 :] = 3.0  # the second half holds 3/4 of the mass
     weights[12_345] = 0.0  # never drawn
     last = size - 1
     weights[last] = 1e6  # one heavy sample at the very end: mass 1e6 / (2 * size + 1e6)
@@ -23,7 +23,7 @@ def test_draw_over_more_than_2_to_the_24_samples_follows_the_weights():
     bounds = torch.linspace(0, size, 9).long()
     counts = torch.bucketize(draws, bounds[1:-1], right=True).bincount(minlength=8).double()
     for block in range(8):
-        probability = weights[bounds[block]: bounds[block + 1]].sum() / total
+        probability = weights[bounds[block] : bounds[block + 1]].sum() / total
         spread = (size * probability * (1 - probability)).sqrt()
         assert abs(counts[block] - size * probability) < 6 * spread, block
     assert not (draws == 12_345).any()

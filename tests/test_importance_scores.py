@@ -25,8 +25,13 @@ from sample_importance.sampler.scores import per_sample_grad_norms
 class TinyBatchNormNet(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
-                                        torch.nn.ReLU(inplace=True), torch.nn.Flatten(), torch.nn.Linear(4 * 64, 10))
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3, padding=1),
+            torch.nn.BatchNorm2d(4),
+            torch.nn.ReLU(inplace=True),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4 * 64, 10),
+        )
 
     def forward(self, x):
         return self.body(x)
@@ -78,14 +83,24 @@ def test_scores_loss_el2n_and_random_follow_their_definitions():
         return RandomWeights().scores(SimpleNamespace(datamodule=datamodule), module)
 
     first, again = random_scores(3), random_scores(3)
-    assert torch.equal(first.hardness, again.hardness) and not torch.equal(first.hardness, random_scores(4).hardness)
+    assert torch.equal(first.hardness, again.hardness) and not torch.equal(
+        first.hardness, random_scores(4).hardness
+    )
     assert 0 <= first.hardness.min() and first.hardness.max() < 1 and torch.isnan(first.p_true).all()
 
 
 def test_grad_norm_score_sets_the_weights_and_logs_its_cost(tmp_path):
     run = tmp_path / "run"
-    summary = run_training(["sampler.score=grad_norm", "sampler.burn_in_epochs=1", "sampler.gamma=1",
-                            "schedule.max_epochs=2", FEW_BATCHES], run)
+    summary = run_training(
+        [
+            "sampler.score=grad_norm",
+            "sampler.burn_in_epochs=1",
+            "sampler.gamma=1",
+            "schedule.max_epochs=2",
+            FEW_BATCHES,
+        ],
+        run,
+    )
     settings = summary["sampler_settings"]
     assert settings["score"] == "grad_norm" and settings["scoring_time_s"] > 0
     record = torch.load(run / "sample_weights.pt", weights_only=True)
@@ -99,15 +114,25 @@ def test_grad_norm_score_sets_the_weights_and_logs_its_cost(tmp_path):
         expected.append(math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in net.parameters())))
     np.testing.assert_allclose(record["weight"][some].numpy(), expected, rtol=1e-4)  # gamma = 1: w = ||g||
     scalars = tensorboard_scalars(run)
-    assert scalars["importance/scoring_time_s/grad_norm"][0][1] == pytest.approx(settings["scoring_time_s"], rel=1e-5)
+    assert scalars["importance/scoring_time_s/grad_norm"][0][1] == pytest.approx(
+        settings["scoring_time_s"], rel=1e-5
+    )
 
 
 def test_random_weights_are_seeded_uniform_draws_to_the_power_gamma(tmp_path):
     from sample_importance.sampler.scores import random_hardness
 
     run = tmp_path / "run"
-    summary = run_training(["sampler=random_weights", "sampler.burn_in_epochs=0", "sampler.gamma=2",
-                            "schedule.max_epochs=1", FEW_BATCHES], run)
+    summary = run_training(
+        [
+            "sampler=random_weights",
+            "sampler.burn_in_epochs=0",
+            "sampler.gamma=2",
+            "schedule.max_epochs=1",
+            FEW_BATCHES,
+        ],
+        run,
+    )
     weights = sampler_weights_in(run / "checkpoints" / "last.ckpt")
     assert torch.equal(weights, random_hardness(summary["num_train"], summary["seed"]).pow(2))
 

@@ -35,7 +35,12 @@ def test_weighted_draws_follow_the_weights():
     expected = weights[nonzero] / weights.sum() * len(draws)
     assert chisquare(counts[nonzero].numpy(), expected.numpy()).pvalue > 1e-3
     # and a wrong distribution is rejected by the same test
-    assert chisquare(counts[nonzero].numpy(), torch.full_like(expected, len(draws) / nonzero.sum()).numpy()).pvalue < 1e-6
+    assert (
+        chisquare(
+            counts[nonzero].numpy(), torch.full_like(expected, len(draws) / nonzero.sum()).numpy()
+        ).pvalue
+        < 1e-6
+    )
 
 
 def test_each_draw_is_the_inverse_cdf_of_its_own_uniform(monkeypatch):
@@ -49,7 +54,9 @@ def test_each_draw_is_the_inverse_cdf_of_its_own_uniform(monkeypatch):
     cdf = torch.cumsum(weights, 0) / weights.sum()
     expected = []
     for chunk, start in enumerate(range(0, 300, 64)):
-        uniforms = torch.rand(min(64, 300 - start), generator=chunk_generator(9, 4, chunk), dtype=torch.float64)
+        uniforms = torch.rand(
+            min(64, 300 - start), generator=chunk_generator(9, 4, chunk), dtype=torch.float64
+        )
         expected += [int((cdf <= u).sum()) for u in uniforms]  # the first sample whose cdf exceeds u
     assert sampler.global_sequence(4).tolist() == expected
 

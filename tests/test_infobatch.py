@@ -39,8 +39,9 @@ def test_infobatch_prunes_exactly_a_random_fraction_of_the_below_mean_samples():
     assert torch.equal(again, kept) and not torch.equal(other_epoch, kept)  # seeded by (seed, epoch)
     few, _, _ = select_kept(loss, seen, 0.99, pruning_generator(0, 3), min_kept=900)
     assert len(few) == 900
-    everything, none_rescaled, _ = select_kept(loss, torch.zeros(num_samples, dtype=torch.bool), 0.5,
-                                               pruning_generator(0, 0))
+    everything, none_rescaled, _ = select_kept(
+        loss, torch.zeros(num_samples, dtype=torch.bool), 0.5, pruning_generator(0, 0)
+    )
     assert len(everything) == num_samples and not none_rescaled.any()  # nothing seen yet: a full epoch
 
 
@@ -59,8 +60,13 @@ def test_infobatch_loss_factor_and_state_round_trip():
     assert restored.sample_loss_weight(torch.tensor([2, 3])).tolist() == [1.0, 1.0]  # a full epoch
 
 
-@pytest.mark.parametrize("kwargs, key", [({"prune_fraction": 1.0}, "prune_fraction"),
-                                         ({"pruning_epochs_fraction": 1.5}, "pruning_epochs_fraction")])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"prune_fraction": 1.0}, "prune_fraction"),
+        ({"pruning_epochs_fraction": 1.5}, "pruning_epochs_fraction"),
+    ],
+)
 def test_infobatch_rejects_bad_settings(kwargs, key):
     with pytest.raises(ConfigError, match=key):
         InfoBatch(**kwargs)
@@ -88,8 +94,13 @@ def test_subset_epochs_are_permutations_of_the_subset_split_by_rank(world):
 
 
 # -- InfoBatch in real (tiny) digits runs ------------------------------------------------------------
-INFOBATCH = SCHEDULE + ["sampler=infobatch", "sampler.pruning_epochs_fraction=0.6", "schedule.max_epochs=5",
-             "schedule.lr_milestones_epochs=[2,4]", RECORD]
+INFOBATCH = SCHEDULE + [
+    "sampler=infobatch",
+    "sampler.pruning_epochs_fraction=0.6",
+    "schedule.max_epochs=5",
+    "schedule.lr_milestones_epochs=[2,4]",
+    RECORD,
+]
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +128,9 @@ def test_infobatch_reports_the_steps_it_ran_and_keeps_the_schedule_by_epoch(info
         assert settings["samples_per_epoch"][epoch] < 1438
     # test accuracy after every epoch, pruned ones included
     assert len(summary["test_acc_history"]) == 5
-    assert [step for step, _ in summary["test_acc_history"]] == torch.tensor(batches_per_epoch).cumsum(0).tolist()
+    assert [step for step, _ in summary["test_acc_history"]] == torch.tensor(batches_per_epoch).cumsum(
+        0
+    ).tolist()
     # the learning rate follows the epochs: x0.1 from epoch 2, x0.01 from epoch 4, whatever the epoch lengths
     for epoch, factor in enumerate([1, 1, 0.1, 0.1, 0.01]):
         assert record["lr"][epoch] == pytest.approx([LR * factor] * batches_per_epoch[epoch])
@@ -134,7 +147,10 @@ def test_infobatch_resumes_with_its_pruned_epoch_and_its_step_count(infobatch_ru
     resumed_dir = tmp_path / "resumed"
     resumed = run_training(INFOBATCH + [f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"], resumed_dir)
     # epoch 2 was pruned before the checkpoint: the resumed run draws exactly the uninterrupted run's epoch 2
-    reference_draws, resumed_draws = load_record(reference_dir)["batches"], load_record(resumed_dir)["batches"]
+    reference_draws, resumed_draws = (
+        load_record(reference_dir)["batches"],
+        load_record(resumed_dir)["batches"],
+    )
     assert sorted(resumed_draws) == [2, 3, 4]
     assert torch.equal(torch.cat(resumed_draws[2]), torch.cat(reference_draws[2]))
     settings = resumed["sampler_settings"]
@@ -142,7 +158,9 @@ def test_infobatch_resumes_with_its_pruned_epoch_and_its_step_count(infobatch_ru
     assert resumed["total_steps"] == settings["total_steps_run"] == sum(settings["steps_per_epoch_run"])
     assert len(settings["steps_per_epoch_run"]) == 5
     for epoch, factor in ((2, 0.1), (3, 0.1), (4, 0.01)):
-        assert load_record(resumed_dir)["lr"][epoch] == pytest.approx([LR * factor] * len(resumed_draws[epoch]))
+        assert load_record(resumed_dir)["lr"][epoch] == pytest.approx(
+            [LR * factor] * len(resumed_draws[epoch])
+        )
 
 
 def test_infobatch_resumes_mid_epoch_with_the_rest_of_its_pruned_epoch(infobatch_run, tmp_path):
@@ -150,16 +168,27 @@ def test_infobatch_resumes_mid_epoch_with_the_rest_of_its_pruned_epoch(infobatch
     steps_before = STEPS + 3  # three batches into the pruned epoch 1
     first = tmp_path / "first"
     with pytest.raises(SystemExit):
-        run_training(INFOBATCH + ["callbacks.preemption_checkpoint.handle_signal=true",
-                                  "+callbacks.preempt._target_=sampler_recorder.PreemptAtStep",
-                                  f"+callbacks.preempt.step={steps_before - 1}"], first)
+        run_training(
+            INFOBATCH
+            + [
+                "callbacks.preemption_checkpoint.handle_signal=true",
+                "+callbacks.preempt._target_=sampler_recorder.PreemptAtStep",
+                f"+callbacks.preempt.step={steps_before - 1}",
+            ],
+            first,
+        )
     # the signal is acted on at the next batch end: last.ckpt is from the middle of epoch 1
     assert torch.load(first / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == steps_before
     resumed_dir = tmp_path / "resumed"
     resumed = run_training(INFOBATCH + [f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"], resumed_dir)
-    reference_draws, resumed_draws = load_record(reference_dir)["batches"], load_record(resumed_dir)["batches"]
+    reference_draws, resumed_draws = (
+        load_record(reference_dir)["batches"],
+        load_record(resumed_dir)["batches"],
+    )
     done = steps_before - STEPS
-    assert torch.equal(torch.cat(resumed_draws[1]), torch.cat(reference_draws[1][done:]))  # the rest of epoch 1
+    assert torch.equal(
+        torch.cat(resumed_draws[1]), torch.cat(reference_draws[1][done:])
+    )  # the rest of epoch 1
     settings = resumed["sampler_settings"]
     assert settings["steps_per_epoch_run"][:2] == reference["sampler_settings"]["steps_per_epoch_run"][:2]
     assert resumed["total_steps"] == settings["total_steps_run"] == sum(settings["steps_per_epoch_run"])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -23,13 +23,25 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(config: Path, in_channels: int, image_size: int, num_classes: int):
-    return instantiate(OmegaConf.load(config), in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+    return instantiate(
+        OmegaConf.load(config), in_channels=in_channels, num_classes=num_classes, image_size=image_size
+    )
 
 
 def test_every_paper_model_has_a_config():
     names = {path.stem for path in MODEL_CONFIGS}
-    assert {"lenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet50_imagenet", "googlenet",
-            "pyramidnet110", "pyramidnet164", "pyramidnet20"} <= names
+    assert {
+        "lenet",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet50_imagenet",
+        "googlenet",
+        "pyramidnet110",
+        "pyramidnet164",
+        "pyramidnet20",
+    } <= names
 
 
 @pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda path: path.stem)
@@ -98,7 +110,9 @@ def test_channels_last_scoring_copy_gives_the_same_probabilities_and_leaves_the_
     fast = ImageClassifier(net, CrossEntropy(), None, 10, score_channels_last=True)
     scores = scoring_pass(fast, data)
     label, p_fast = scores.label, scores.p_true.float()
-    p_plain = scoring_pass(ImageClassifier(net, CrossEntropy(), None, 10, score_channels_last=False), data).p_true.float()
+    p_plain = scoring_pass(
+        ImageClassifier(net, CrossEntropy(), None, 10, score_channels_last=False), data
+    ).p_true.float()
     assert torch.equal(label, labels)
     torch.testing.assert_close(p_fast, p_plain, atol=1e-5, rtol=0)
     net.eval()
@@ -108,8 +122,9 @@ def test_channels_last_scoring_copy_gives_the_same_probabilities_and_leaves_the_
     assert all(p.is_contiguous() for p in net.parameters())  # the trained network kept its layout
     assert fast.training  # and its mode
     copy = fast.scoring_network()  # the pass above really ran on a channels-last copy
-    assert copy is not net and all(p.is_contiguous(memory_format=torch.channels_last)
-                                   for p in copy.parameters() if p.ndim == 4)
+    assert copy is not net and all(
+        p.is_contiguous(memory_format=torch.channels_last) for p in copy.parameters() if p.ndim == 4
+    )
 
 
 def test_lenet_pooling_before_relu_is_the_conv_relu_pool_network():
@@ -118,8 +133,9 @@ def test_lenet_pooling_before_relu_is_the_conv_relu_pool_network():
     net = LeNet(in_channels=1, num_classes=10, image_size=28)
     conv1, _, _, conv2, _, _ = net.features
     reference = copy.deepcopy(net)
-    reference.features = nn.Sequential(copy.deepcopy(conv1), nn.ReLU(), nn.MaxPool2d(2),
-                                       copy.deepcopy(conv2), nn.ReLU(), nn.MaxPool2d(2))
+    reference.features = nn.Sequential(
+        copy.deepcopy(conv1), nn.ReLU(), nn.MaxPool2d(2), copy.deepcopy(conv2), nn.ReLU(), nn.MaxPool2d(2)
+    )
     images, labels = torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,))
     for model in (net, reference):
         nn.functional.cross_entropy(model(images), labels).backward()

@@ -14,8 +14,13 @@ import torch
 from conftest import assert_same_parameters, run_training
 
 E, EPOCHS = 2, 3
-SCHEDULE = [f"schedule.max_epochs={EPOCHS}", "dataset.augment=true", "seed=5",
-            "+callbacks.snapshots._target_=draw_recorder.SaveAt", f"+callbacks.snapshots.epochs=[{E}]"]
+SCHEDULE = [
+    f"schedule.max_epochs={EPOCHS}",
+    "dataset.augment=true",
+    "seed=5",
+    "+callbacks.snapshots._target_=draw_recorder.SaveAt",
+    f"+callbacks.snapshots.epochs=[{E}]",
+]
 WITH_BURN_IN = {
     "importance": ["sampler=importance"],
     "importance_score_loss": ["sampler=importance", "sampler.score=loss"],
@@ -61,9 +66,15 @@ def test_auto_burn_in_is_the_run_of_the_e_it_chooses(tmp_path, sgd_scan):
     chosen = auto["sampler_settings"]["burn_in_epochs_chosen"]
     assert 1 <= chosen <= EPOCHS - 1
     assert auto["test_acc_history"][:chosen] == scan["test_acc_history"][:chosen]
-    fixed = run_training(["sampler=importance", f"sampler.burn_in_epochs={chosen}", *SCHEDULE], tmp_path / "fixed")
+    fixed = run_training(
+        ["sampler=importance", f"sampler.burn_in_epochs={chosen}", *SCHEDULE], tmp_path / "fixed"
+    )
     assert auto["test_acc_history"] == fixed["test_acc_history"]
     assert auto["final_test_acc"] == fixed["final_test_acc"]
-    final = {name: torch.load(tmp_path / name / "checkpoints" / "last.ckpt", map_location="cpu",
-                              weights_only=True)["state_dict"] for name in ("auto", "fixed")}
+    final = {
+        name: torch.load(
+            tmp_path / name / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True
+        )["state_dict"]
+        for name in ("auto", "fixed")
+    }
     assert_same_parameters(final["auto"], final["fixed"])

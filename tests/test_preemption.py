@@ -12,8 +12,14 @@ from draw_recorder import load_draws
 # digits: 44 steps of 32 per epoch. Checkpoints every 10 steps; the kill comes 5 steps after the
 # one at step 60 (mid-epoch 1, after the switch), so steps 61-65 are logged twice unless purged.
 STEPS, BATCH, CHECKPOINT_STEP, KILL_STEP = 44, 32, 60, 65
-SETTINGS = ["sampler=importance", "sampler.burn_in_epochs=1", "schedule.max_epochs=3", "trainer.log_every_n_steps=1",
-            "callbacks.preemption_checkpoint.every_n_train_steps=10", RECORD_DRAWS]
+SETTINGS = [
+    "sampler=importance",
+    "sampler.burn_in_epochs=1",
+    "schedule.max_epochs=3",
+    "trainer.log_every_n_steps=1",
+    "callbacks.preemption_checkpoint.every_n_train_steps=10",
+    RECORD_DRAWS,
+]
 
 
 def scalar_steps(folder):
@@ -27,9 +33,18 @@ def scalar_steps(folder):
 def train_until_killed(settings: list[str], folder, step: int, data_dir) -> None:
     """Run the CLI into ``folder`` and SIGKILL it right after optimizer step ``step``."""
     killed = run_cli(
-        ["-m", "sample_importance.train", *TINY, *settings, "+callbacks.kill._target_=draw_recorder.KillAtStep",
-         f"+callbacks.kill.step={step}", f"hydra.run.dir={folder}", f"paths.data_dir={data_dir}"],
-        cwd=REPO, timeout=300,
+        [
+            "-m",
+            "sample_importance.train",
+            *TINY,
+            *settings,
+            "+callbacks.kill._target_=draw_recorder.KillAtStep",
+            f"+callbacks.kill.step={step}",
+            f"hydra.run.dir={folder}",
+            f"paths.data_dir={data_dir}",
+        ],
+        cwd=REPO,
+        timeout=300,
     )
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert not (folder / "summary.json").exists()
@@ -45,14 +60,17 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
     scored_at = weights_file.stat().st_mtime_ns
 
     # the same command in the same folder continues from checkpoints/last.ckpt (step 60)
-    assert torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == CHECKPOINT_STEP
+    assert (
+        torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+        == CHECKPOINT_STEP
+    )
     summary = run_training(SETTINGS, interrupted)
     assert weights_file.stat().st_mtime_ns == scored_at, "the training set was scored a second time"
     assert summary["total_steps"] == 3 * STEPS and summary["sampler_settings"]["switched_after_epoch"] == 1
 
     original, resumed = load_draws(reference), load_draws(interrupted)
     done_in_epoch = CHECKPOINT_STEP - STEPS
-    assert torch.equal(resumed[1], original[1][done_in_epoch * BATCH:]), "the interrupted epoch was replayed"
+    assert torch.equal(resumed[1], original[1][done_in_epoch * BATCH :]), "the interrupted epoch was replayed"
     assert torch.equal(resumed[2], original[2])
 
     # the sampler weights after the resume are the ones scored before the kill (and the reference's)
@@ -60,7 +78,9 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
     kept = final["ImageDataModule"]["sampler"]["weights"]
     scored = torch.load(weights_file, weights_only=True)["weight"]
     assert torch.equal(kept, scored)
-    torch.testing.assert_close(scored, torch.load(reference / "sample_weights.pt", weights_only=True)["weight"])
+    torch.testing.assert_close(
+        scored, torch.load(reference / "sample_weights.pt", weights_only=True)["weight"]
+    )
 
     # TensorBoard shows every step once: each tag has exactly the steps of the uninterrupted run
     # (Lightning itself logs its `epoch` scalar twice at an epoch's last step, in both runs)

@@ -38,7 +38,7 @@ def test_prioritized_draws_follow_the_priorities_of_the_losses_seen(kind, alpha)
     losses = torch.linspace(0.05, 3.0, num_samples)
     seen = list(range(num_samples - 2))  # two samples never seen: they keep the top priority
     for batch, start in enumerate(range(0, len(seen), 4)):
-        index = seen[start:start + 4]
+        index = seen[start : start + 4]
         strategy.on_train_batch_end(trainer, None, loss_outputs(index, losses[index].tolist()), None, batch)
     mask = torch.zeros(num_samples, dtype=torch.bool)
     mask[seen] = True

@@ -39,17 +39,28 @@ GAMMA1_WEIGHTS = {0: [1, 2, 3, 4, 5, 6], 1: [1, 2, 3, 4, 5, 6]}
 
 
 def run_config(sampler: str, seed: int, settings: dict) -> dict:
-    target = {"uniform": "sample_importance.sampler.uniform.UniformScan",
-              "importance": "sample_importance.sampler.importance.ImportanceSampling"}[sampler]
+    target = {
+        "uniform": "sample_importance.sampler.uniform.UniformScan",
+        "importance": "sample_importance.sampler.importance.ImportanceSampling",
+    }[sampler]
     return {
-        "seed": seed, "ckpt_path": None,
-        "dataset": {"_target_": "not_installed.SyntheticDataModule",  # Fig. 18-19 fall back to logged grids
-                    "batch_size": "${schedule.batch_size}", "seed": "${seed}"},
+        "seed": seed,
+        "ckpt_path": None,
+        "dataset": {
+            "_target_": "not_installed.SyntheticDataModule",  # Fig. 18-19 fall back to logged grids
+            "batch_size": "${schedule.batch_size}",
+            "seed": "${seed}",
+        },
         "model": {"_target_": "sample_importance.model.lenet.LeNet"},
         "sampler": {"_target_": target, **settings},
         "loss": {"_target_": "sample_importance.loss.cross_entropy.CrossEntropy"},
-        "schedule": {"_target_": "sample_importance.schedule.sgd_multistep.SGDMultiStep", "max_epochs": 5,
-                     "batch_size": 2, "lr": 0.1, "lr_milestones_epochs": [3]},
+        "schedule": {
+            "_target_": "sample_importance.schedule.sgd_multistep.SGDMultiStep",
+            "max_epochs": 5,
+            "batch_size": 2,
+            "lr": 0.1,
+            "lr_milestones_epochs": [3],
+        },
         "trainer": {"max_epochs": "${schedule.max_epochs}", "enable_progress_bar": seed == 1},
         "paths": {"output_dir": "${hydra:runtime.output_dir}", "data_dir": "data"},
     }
@@ -60,23 +71,41 @@ def write_hydra_files(folder: Path, sampler: str, seed: int, settings: dict) -> 
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(run_config(sampler, seed, settings)))
     overrides = [f"sampler={sampler}", f"seed={seed}"] + [f"sampler.{k}={v}" for k, v in settings.items()]
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    choices = {"dataset": "synthetic", "model": "lenet", "sampler": sampler, "loss": "cross_entropy",
-               "schedule": "tiny", "experiment": None, "hydra/launcher": "basic"}
-    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
-        {"hydra": {"job": {"name": "train"}, "runtime": {"choices": choices}}}))
+    choices = {
+        "dataset": "synthetic",
+        "model": "lenet",
+        "sampler": sampler,
+        "loss": "cross_entropy",
+        "schedule": "tiny",
+        "experiment": None,
+        "hydra/launcher": "basic",
+    }
+    (folder / ".hydra" / "hydra.yaml").write_text(
+        yaml.safe_dump({"hydra": {"job": {"name": "train"}, "runtime": {"choices": choices}}})
+    )
 
 
-def write_run(folder: Path, sampler: str, seed: int, mean: list[float], settings: dict | None = None,
-              finished: bool = True, epochs_logged: int = len(STEPS), weights: list[float] | None = None,
-              extra_iterations: int | None = None, hydra: bool = True, grid_image: bool = False,
-              seconds_per_step: float | None = None) -> Path:
+def write_run(
+    folder: Path,
+    sampler: str,
+    seed: int,
+    mean: list[float],
+    settings: dict | None = None,
+    finished: bool = True,
+    epochs_logged: int = len(STEPS),
+    weights: list[float] | None = None,
+    extra_iterations: int | None = None,
+    hydra: bool = True,
+    grid_image: bool = False,
+    seconds_per_step: float | None = None,
+) -> Path:
     """A run folder as train.py and Hydra leave it; its evaluations are logged ``seconds_per_step`` x
     the iteration after the writer opened (default: the sampler's SECONDS_PER_STEP)."""
     from torch.utils.tensorboard import SummaryWriter
 
     settings = settings or {}
     folder.mkdir(parents=True)
-    steps = STEPS[:len(mean)]
+    steps = STEPS[: len(mean)]
     accuracy = [round(m + OFFSET[seed], 10) for m in mean]
     rate = seconds_per_step if seconds_per_step is not None else SECONDS_PER_STEP[sampler]
     if hydra:
@@ -92,23 +121,46 @@ def write_run(folder: Path, sampler: str, seed: int, mean: list[float], settings
             writer.add_image("importance/easiest_top_hardest_bottom", torch.rand(3, 12, 30), 10)
     if weights is not None:
         index = torch.tensor([3, 0, 5, 1, 4, 2])  # stored out of order: the report sorts by index
-        torch.save({"epoch": 1, "gamma": settings.get("gamma", 0.5), "index": index,
-                    "label": torch.tensor(LABELS)[index], "p_true": torch.rand(6, dtype=torch.float64),
-                    "weight": torch.tensor(weights, dtype=torch.float64)[index]}, folder / "sample_weights.pt")
+        torch.save(
+            {
+                "epoch": 1,
+                "gamma": settings.get("gamma", 0.5),
+                "index": index,
+                "label": torch.tensor(LABELS)[index],
+                "p_true": torch.rand(6, dtype=torch.float64),
+                "weight": torch.tensor(weights, dtype=torch.float64)[index],
+            },
+            folder / "sample_weights.pt",
+        )
     if finished:
         sampler_settings = {**settings, "scoring_time_s": 0.25} if sampler == "importance" else {}
         if extra_iterations is not None:
             sampler_settings["extra_iterations"] = extra_iterations
         summary = {
-            "best_test_acc": max(accuracy), "best_step": steps[int(np.argmax(accuracy))],
+            "best_test_acc": max(accuracy),
+            "best_step": steps[int(np.argmax(accuracy))],
             "final_test_acc": accuracy[-1],
-            "final_test": {"acc": accuracy[-1], "acc_augmented": accuracy[-1] + 0.05,
-                           "acc_other": accuracy[-1] - 0.05},
-            "test_acc_history": [[s, a] for s, a in zip(steps, accuracy)], "total_steps": steps[-1],
+            "final_test": {
+                "acc": accuracy[-1],
+                "acc_augmented": accuracy[-1] + 0.05,
+                "acc_other": accuracy[-1] - 0.05,
+            },
+            "test_acc_history": [[s, a] for s, a in zip(steps, accuracy)],
+            "total_steps": steps[-1],
             "steps_per_epoch": 10,
-            "epochs": 5, "seed": seed, "dataset": "synthetic", "model": "lenet", "sampler": sampler,
-            "loss": "cross_entropy", "schedule": "tiny", "experiment": None, "sampler_settings": sampler_settings,
-            "num_train": 6, "augmented_classes": [1], "class_names": CLASS_NAMES, "world_size": 1,
+            "epochs": 5,
+            "seed": seed,
+            "dataset": "synthetic",
+            "model": "lenet",
+            "sampler": sampler,
+            "loss": "cross_entropy",
+            "schedule": "tiny",
+            "experiment": None,
+            "sampler_settings": sampler_settings,
+            "num_train": 6,
+            "augmented_classes": [1],
+            "class_names": CLASS_NAMES,
+            "world_size": 1,
             "wall_time_s": 10.0 + seed,
         }
         (folder / "summary.json").write_text(json.dumps(summary))
@@ -124,13 +176,34 @@ def sweep(tmp_path_factory) -> Path:
     for seed in (0, 1, 2):
         write_run(root / str(next(job)), "uniform", seed, BASELINE_MEAN)
     for seed in (0, 1, 2):
-        write_run(root / str(next(job)), "importance", seed, METHOD_MEAN, {"burn_in_epochs": 1, "gamma": 0.5},
-                  weights=GAMMA05_WEIGHTS[seed], extra_iterations=10, grid_image=seed == 0)
+        write_run(
+            root / str(next(job)),
+            "importance",
+            seed,
+            METHOD_MEAN,
+            {"burn_in_epochs": 1, "gamma": 0.5},
+            weights=GAMMA05_WEIGHTS[seed],
+            extra_iterations=10,
+            grid_image=seed == 0,
+        )
     for seed in (0, 1):
-        write_run(root / str(next(job)), "importance", seed, GAMMA1_MEAN, {"burn_in_epochs": 1, "gamma": 1},
-                  weights=GAMMA1_WEIGHTS[seed])
-    write_run(root / "crashed", "importance", 2, GAMMA1_MEAN, {"burn_in_epochs": 1, "gamma": 1},
-              finished=False, epochs_logged=2)
+        write_run(
+            root / str(next(job)),
+            "importance",
+            seed,
+            GAMMA1_MEAN,
+            {"burn_in_epochs": 1, "gamma": 1},
+            weights=GAMMA1_WEIGHTS[seed],
+        )
+    write_run(
+        root / "crashed",
+        "importance",
+        2,
+        GAMMA1_MEAN,
+        {"burn_in_epochs": 1, "gamma": 1},
+        finished=False,
+        epochs_logged=2,
+    )
     failed = root / "failed"
     write_hydra_files(failed, "uniform", 3, {})
     (failed / "train.log").write_text("[ERROR] something went wrong\n")
@@ -212,7 +285,9 @@ def test_missing_seed_and_crashed_and_failed_runs_are_listed(report, sweep):
     assert unfinished["crashed"]["status"] == "partial" and unfinished["crashed"]["seed"] == 2
     assert "2 of 5 epochs logged" in unfinished["crashed"]["note"]
     assert unfinished["crashed"]["group"].endswith(OURS1)
-    assert unfinished["failed"]["status"] == "failed" and "something went wrong" in unfinished["failed"]["note"]
+    assert (
+        unfinished["failed"]["status"] == "failed" and "something went wrong" in unfinished["failed"]["note"]
+    )
     text = report_file.read_text()
     missing = text.split("## Missing and partial runs")[1]
     assert "crashed | partial | 2 |" in missing and "failed | failed | 3 |" in missing
@@ -243,7 +318,8 @@ def test_class_importance_and_spearman_match_hand_computed_values(report):
     gamma05 = by_label[OURS05]
     # seed 0: (1+2, 3+4, 5+6) / 21; seed 1 the same sums; seed 2: (6+5, 4+3, 2+1) / 21
     assert np.array(gamma05["class_importance_per_seed"]) == pytest.approx(
-        np.array([[3, 7, 11], [3, 7, 11], [11, 7, 3]]) / 21)
+        np.array([[3, 7, 11], [3, 7, 11], [11, 7, 3]]) / 21
+    )
     assert gamma05["class_importance_mean"] == pytest.approx([17 / 63, 1 / 3, 25 / 63])
     # percentiles of (3, 3, 11)/21 at 16 and 84: positions 0.32 and 1.68 between sorted values
     assert gamma05["class_importance_p16"][0] == pytest.approx(3 / 21)
@@ -267,9 +343,16 @@ def test_augmented_and_other_classes_are_split(report):
 def test_every_figure_is_a_valid_png(report):
     report_file, numbers = report
     out = report_file.parent
-    for prefix in ("fig1_accuracy_", "fig2_speedup_", "fig4_augmented_vs_other_", "fig3_class_importance_",
-                   "fig13_sorted_weights_", "fig8_10_sensitivity_sampler.gamma_", "fig8_10_summary_sampler.gamma_",
-                   "fig18_19_logged_"):
+    for prefix in (
+        "fig1_accuracy_",
+        "fig2_speedup_",
+        "fig4_augmented_vs_other_",
+        "fig3_class_importance_",
+        "fig13_sorted_weights_",
+        "fig8_10_sensitivity_sampler.gamma_",
+        "fig8_10_summary_sampler.gamma_",
+        "fig18_19_logged_",
+    ):
         assert len(list(out.glob(f"{prefix}*.png"))) == 1, prefix
     for png in out.glob("*.png"):
         assert png.stat().st_size > 1000
@@ -283,9 +366,14 @@ def test_every_figure_is_a_valid_png(report):
 
 
 def test_percentile_band_and_alignment():
-    curves = metrics.align([0, 1, 2], [(np.array([10, 20, 30]), np.array([0.5, 0.6, 0.7])),
-                                       (np.array([10, 20, 30]), np.array([0.6, 0.7, 0.8])),
-                                       (np.array([10, 20]), np.array([0.4, 0.5]))])
+    curves = metrics.align(
+        [0, 1, 2],
+        [
+            (np.array([10, 20, 30]), np.array([0.5, 0.6, 0.7])),
+            (np.array([10, 20, 30]), np.array([0.6, 0.7, 0.8])),
+            (np.array([10, 20]), np.array([0.4, 0.5])),
+        ],
+    )
     assert curves.steps.tolist() == [10, 20] and curves.dropped_steps == 1
     low, high = curves.band()
     assert low == pytest.approx([0.4 + 0.32 * 0.1, 0.5 + 0.32 * 0.1])  # numpy's linear interpolation
@@ -295,11 +383,18 @@ def test_percentile_band_and_alignment():
 
 def test_runs_logging_at_different_iterations_carry_their_latest_accuracy_forward():
     # InfoBatch's pruned epochs are shorter, so its seeds evaluate at different iterations.
-    curves = metrics.align([0, 1], [(np.array([10, 20, 30]), np.array([0.5, 0.6, 0.7])),
-                                    (np.array([15, 25, 30]), np.array([0.4, 0.8, 0.9]))])
+    curves = metrics.align(
+        [0, 1],
+        [
+            (np.array([10, 20, 30]), np.array([0.5, 0.6, 0.7])),
+            (np.array([15, 25, 30]), np.array([0.4, 0.8, 0.9])),
+        ],
+    )
     assert curves.steps.tolist() == [15, 20, 25, 30]
     assert curves.acc.tolist() == [[0.5, 0.6, 0.6, 0.7], [0.4, 0.4, 0.8, 0.9]]
-    assert curves.dropped_steps == 1 and curves.carried_steps == 3  # 10 before seed 1's first; 15, 20, 25 carried
+    assert (
+        curves.dropped_steps == 1 and curves.carried_steps == 3
+    )  # 10 before seed 1's first; 15, 20, 25 carried
     assert curves.mean == pytest.approx([0.45, 0.5, 0.7, 0.8])
 
 
@@ -328,7 +423,9 @@ def test_eq3_edge_cases():
     steps = np.array([10, 20, 30])
     assert metrics.peak(steps, np.array([0.5, 0.7, 0.7])) == (0.7, 20)  # the first of equal maxima
     baseline = metrics.Baseline(acc=0.7, step=20)
-    assert metrics.iterations_to_reach(baseline, steps, np.array([0.1, 0.2, 0.9]), 0.0) is None  # only t <= t_b
+    assert (
+        metrics.iterations_to_reach(baseline, steps, np.array([0.1, 0.2, 0.9]), 0.0) is None
+    )  # only t <= t_b
     assert np.isnan(metrics.speedup(baseline, None))
     assert metrics.iterations_to_reach(baseline, steps, np.array([0.69, 0.8, 0.9]), 0.01) == 10
 
@@ -336,7 +433,9 @@ def test_eq3_edge_cases():
 def test_runs_without_hydra_folder_are_grouped_by_their_summary(tmp_path):
     for seed in (0, 1):
         write_run(tmp_path / "runs" / f"u{seed}", "uniform", seed, BASELINE_MEAN, hydra=False)
-        write_run(tmp_path / "runs" / f"i{seed}", "importance", seed, METHOD_MEAN, {"gamma": 0.5}, hydra=False)
+        write_run(
+            tmp_path / "runs" / f"i{seed}", "importance", seed, METHOD_MEAN, {"gamma": 0.5}, hydra=False
+        )
     build_report([str(tmp_path / "runs")], out=tmp_path / "out", with_images=False, progress=False)
     numbers = json.loads((tmp_path / "out" / "report.json").read_text())
     (section,) = numbers["comparisons"]
@@ -347,6 +446,7 @@ def test_runs_without_hydra_folder_are_grouped_by_their_summary(tmp_path):
 def test_sgd_scan_on_pruned_data_is_el2n_in_the_scan_runs_set(tmp_path):
     """EL2N is SGD-Scan on data pruned by a scores file (``dataset.prune_*``): named EL2N, compared with
     SGD-Scan, never its baseline; SGD-Scan runs made before the prune keys existed group with newer ones."""
+
     def with_dataset_keys(folder: Path, **keys) -> None:
         path = folder / ".hydra" / "config.yaml"
         config = yaml.safe_load(path.read_text())
@@ -355,10 +455,14 @@ def test_sgd_scan_on_pruned_data_is_el2n_in_the_scan_runs_set(tmp_path):
 
     runs = tmp_path / "runs"
     write_run(runs / "scan_old", "uniform", 0, BASELINE_MEAN)
-    with_dataset_keys(write_run(runs / "scan_new", "uniform", 1, BASELINE_MEAN),
-                      prune_scores_file=None, prune_fraction=None)
-    with_dataset_keys(write_run(runs / "el2n", "uniform", 0, METHOD_MEAN),
-                      prune_scores_file="/scores/el2n_scores.pt", prune_fraction=0.3)
+    with_dataset_keys(
+        write_run(runs / "scan_new", "uniform", 1, BASELINE_MEAN), prune_scores_file=None, prune_fraction=None
+    )
+    with_dataset_keys(
+        write_run(runs / "el2n", "uniform", 0, METHOD_MEAN),
+        prune_scores_file="/scores/el2n_scores.pt",
+        prune_fraction=0.3,
+    )
     (comparison,) = comparisons_of(runs)
     assert {g.label: g.seeds for g in comparison.groups} == {SCAN: [0, 1], "EL2N (pruned=30%)": [0]}
     assert comparison.baseline.label == SCAN
@@ -386,7 +490,10 @@ def test_baseline_flag_picks_another_group(sweep):
     assert comparison.baseline.label == OURS05
     (comparison,) = comparisons_of(sweep, baseline=(("sampler", "importance"),))
     assert comparison.baseline is None and "2 groups match" in comparison.baseline_note
-    assert parse_baseline(["sampler=uniform", "loss=focal"]) == ((("sampler", "uniform"), ("loss", "focal")), None)
+    assert parse_baseline(["sampler=uniform", "loss=focal"]) == (
+        (("sampler", "uniform"), ("loss", "focal")),
+        None,
+    )
     with pytest.raises(UserError, match="KEY=VALUE"):
         parse_baseline(["nonsense"])
 
@@ -399,15 +506,27 @@ def test_nothing_to_report_is_a_user_error(tmp_path):
 
 
 def test_command_line(sweep, tmp_path):
-    result = run_cli(["-m", "sample_importance.report", str(sweep / "*"), "--out", str(tmp_path / "out"),
-                      "--no-images", "--eps", "0,0.01"], cwd=tmp_path)
+    result = run_cli(
+        [
+            "-m",
+            "sample_importance.report",
+            str(sweep / "*"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-images",
+            "--eps",
+            "0,0.01",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"report: {tmp_path / 'out' / 'report.md'}"
     text = (tmp_path / "out" / "report.md").read_text()
     assert "| group | eps = 0 | eps = 0.01 |" in text
     result = run_cli(["-m", "sample_importance.report", str(tmp_path / "absent")], cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'absent'}: no such run folder"]
+        f"error: {tmp_path / 'absent'}: no such run folder"
+    ]
 
 
 # -- paper notation, headline, time, sensitivity, tables, degenerate input ------------------------
@@ -416,28 +535,83 @@ def test_display_names_follow_the_paper():
 
     assert names.method_name({"sampler": "uniform", "loss": "cross_entropy"}) == "SGD-Scan"
     assert names.method_name({"sampler": "uniform", "loss": "focal", "loss.gamma": 2.0}) == "focal loss (γ=2)"
-    assert names.method_name({"sampler": "importance", "loss": "cross_entropy", "sampler.burn_in_epochs": 5,
-                              "sampler.gamma": 0.5, "sampler.score": "p_true", "sampler.weights_file": None,
-                              "sampler.weight_floor": 0.0, "sampler.unbiased": False}) == "ours (E=5, γ=0.5)"
-    assert names.method_name({"sampler": "importance", "sampler.burn_in_epochs": 5, "sampler.gamma": 0.5,
-                              "sampler.score": "loss"}) == "ours (E=5, γ=0.5, score loss)"
-    assert names.method_name({"sampler": "spv", "sampler.burn_in_epochs": 10, "sampler.epsilon": 0.2}) == \
-        "SGD-SPV (E=10, ε=0.2)"
-    assert names.method_name({"sampler": "el2n_pruning", "sampler.prune_fraction": 0.3}) == "EL2N (pruned=30%)"
-    assert names.method_name({"sampler": "uniform", "dataset.prune_scores_file": "s.pt",
-                              "dataset.prune_fraction": None}) == "EL2N"  # null: the dataset's default
-    assert names.method_name({"sampler": "class_importance", "sampler.burn_in_epochs": 5,
-                              "sampler.gamma": 0.5}) == "SGD-SCI (E=5, γ=0.5)"
+    assert (
+        names.method_name(
+            {
+                "sampler": "importance",
+                "loss": "cross_entropy",
+                "sampler.burn_in_epochs": 5,
+                "sampler.gamma": 0.5,
+                "sampler.score": "p_true",
+                "sampler.weights_file": None,
+                "sampler.weight_floor": 0.0,
+                "sampler.unbiased": False,
+            }
+        )
+        == "ours (E=5, γ=0.5)"
+    )
+    assert (
+        names.method_name(
+            {
+                "sampler": "importance",
+                "sampler.burn_in_epochs": 5,
+                "sampler.gamma": 0.5,
+                "sampler.score": "loss",
+            }
+        )
+        == "ours (E=5, γ=0.5, score loss)"
+    )
+    assert (
+        names.method_name({"sampler": "spv", "sampler.burn_in_epochs": 10, "sampler.epsilon": 0.2})
+        == "SGD-SPV (E=10, ε=0.2)"
+    )
+    assert (
+        names.method_name({"sampler": "el2n_pruning", "sampler.prune_fraction": 0.3}) == "EL2N (pruned=30%)"
+    )
+    assert (
+        names.method_name(
+            {"sampler": "uniform", "dataset.prune_scores_file": "s.pt", "dataset.prune_fraction": None}
+        )
+        == "EL2N"
+    )  # null: the dataset's default
+    assert (
+        names.method_name({"sampler": "class_importance", "sampler.burn_in_epochs": 5, "sampler.gamma": 0.5})
+        == "SGD-SCI (E=5, γ=0.5)"
+    )
     assert names.method_name({"sampler": "something_new"}) is None  # the caller falls back to config keys
-    assert names.set_title({"dataset": "fashion_mnist_imbalanced", "model": "lenet",
-                            "dataset.imbalance.class_fraction": 0.2, "dataset.imbalance.replication": 5}) == \
-        "Fashion-MNIST, 2 of 10 classes x5, LeNet"
-    assert names.set_title({"dataset": "cifar100", "model": "resnet50",  # before: cifar100_imbalanced_a20
-                            "dataset.imbalance.class_fraction": 0.2, "dataset.imbalance.replication": 20}) == \
-        "CIFAR-100, 20 of 100 classes x20, ResNet50"
-    assert names.set_title({"dataset": "cifar100_imbalanced_a20", "model": "resnet50",
-                            "dataset.imbalance.class_fraction": 0.2, "dataset.imbalance.replication": 20}) == \
-        "CIFAR-100, 20 of 100 classes x20, ResNet50"
+    assert (
+        names.set_title(
+            {
+                "dataset": "fashion_mnist_imbalanced",
+                "model": "lenet",
+                "dataset.imbalance.class_fraction": 0.2,
+                "dataset.imbalance.replication": 5,
+            }
+        )
+        == "Fashion-MNIST, 2 of 10 classes x5, LeNet"
+    )
+    assert (
+        names.set_title(
+            {
+                "dataset": "cifar100",
+                "model": "resnet50",  # before: cifar100_imbalanced_a20
+                "dataset.imbalance.class_fraction": 0.2,
+                "dataset.imbalance.replication": 20,
+            }
+        )
+        == "CIFAR-100, 20 of 100 classes x20, ResNet50"
+    )
+    assert (
+        names.set_title(
+            {
+                "dataset": "cifar100_imbalanced_a20",
+                "model": "resnet50",
+                "dataset.imbalance.class_fraction": 0.2,
+                "dataset.imbalance.replication": 20,
+            }
+        )
+        == "CIFAR-100, 20 of 100 classes x20, ResNet50"
+    )
     assert names.latex("ours (E=5, γ=0.5) 30% a_b") == r"ours (E=5, $\gamma$=0.5) 30\% a\_b"
 
 
@@ -459,7 +633,10 @@ def test_accuracy_test_is_a_paired_t_test_over_shared_seeds():
     from scipy import stats
 
     group = {"seeds": [0, 1, 2, 3], "best_acc_per_seed": [0.80, 0.82, 0.81, 0.83]}
-    baseline = {"seeds": [3, 2, 1, 0], "best_acc_per_seed": [0.80, 0.82, 0.80, 0.79]}  # paired by seed, not order
+    baseline = {
+        "seeds": [3, 2, 1, 0],
+        "best_acc_per_seed": [0.80, 0.82, 0.80, 0.79],
+    }  # paired by seed, not order
     result = analysis.paired_or_welch(group, baseline)
     diffs = np.array([0.01, 0.02, -0.01, 0.03])
     half = stats.t.ppf(0.975, 3) * diffs.std(ddof=1) / 2
@@ -467,15 +644,21 @@ def test_accuracy_test_is_a_paired_t_test_over_shared_seeds():
     assert result["mean_difference"] == pytest.approx(0.0125)
     assert result["ci95"] == pytest.approx([0.0125 - half, 0.0125 + half])
     assert result["exceeds_seed_noise"] is False  # the interval holds 0
-    clear = analysis.paired_or_welch({"seeds": [0, 1, 2], "best_acc_per_seed": [0.9, 0.91, 0.92]},
-                                     {"seeds": [0, 1, 2], "best_acc_per_seed": [0.8, 0.8, 0.83]})
+    clear = analysis.paired_or_welch(
+        {"seeds": [0, 1, 2], "best_acc_per_seed": [0.9, 0.91, 0.92]},
+        {"seeds": [0, 1, 2], "best_acc_per_seed": [0.8, 0.8, 0.83]},
+    )
     assert clear["exceeds_seed_noise"] is True and clear["ci95"][0] > 0
-    welch = analysis.paired_or_welch({"seeds": [0, 1, 2], "best_acc_per_seed": [0.9, 0.91, 0.92]},
-                                     {"seeds": [5, 6, 7], "best_acc_per_seed": [0.8, 0.8, 0.83]})
+    welch = analysis.paired_or_welch(
+        {"seeds": [0, 1, 2], "best_acc_per_seed": [0.9, 0.91, 0.92]},
+        {"seeds": [5, 6, 7], "best_acc_per_seed": [0.8, 0.8, 0.83]},
+    )
     assert welch["test"].startswith("Welch") and welch["p_value"] == pytest.approx(
-        stats.ttest_ind([0.9, 0.91, 0.92], [0.8, 0.8, 0.83], equal_var=False).pvalue)
-    few = analysis.paired_or_welch({"seeds": [0], "best_acc_per_seed": [0.9]},
-                                   {"seeds": [0], "best_acc_per_seed": [0.8]})
+        stats.ttest_ind([0.9, 0.91, 0.92], [0.8, 0.8, 0.83], equal_var=False).pvalue
+    )
+    few = analysis.paired_or_welch(
+        {"seeds": [0], "best_acc_per_seed": [0.9]}, {"seeds": [0], "best_acc_per_seed": [0.8]}
+    )
     assert few["test"] is None and few["exceeds_seed_noise"] is None
 
 
@@ -488,7 +671,9 @@ def test_time_and_samples_to_accuracy_beside_iterations(report):
     assert at["t_n"] == 20 and at["samples"] == 40
     assert at["seconds"] == pytest.approx(30.0, abs=0.5)
     assert at["speedup"] == pytest.approx(2.0) and at["speedup_time"] == pytest.approx(40 / 30, rel=0.03)
-    assert [s["seconds"] for s in at["per_seed"]] == pytest.approx([30, 30, 60], abs=0.5)  # seed 2 reaches it at 40
+    assert [s["seconds"] for s in at["per_seed"]] == pytest.approx(
+        [30, 30, 60], abs=0.5
+    )  # seed 2 reaches it at 40
     assert section["machines"] == ["host not recorded; device ?"]  # synthetic summaries record no machine
 
 
@@ -508,7 +693,10 @@ def test_sensitivity_summary_has_best_accuracy_and_speedup_with_bands(report):
     assert (low["value"], high["value"]) == (0.5, 1)
     # gamma 0.5: seeds at the peak iteration 40: 0.86, 0.87, 0.85; speed-ups per seed 2, 2, 1
     assert low["max_mean_acc"] == pytest.approx(0.86)
-    assert (low["acc_p16"], low["acc_p84"]) == (pytest.approx(0.85 + 0.32 * 0.01), pytest.approx(0.86 + 0.68 * 0.01))
+    assert (low["acc_p16"], low["acc_p84"]) == (
+        pytest.approx(0.85 + 0.32 * 0.01),
+        pytest.approx(0.86 + 0.68 * 0.01),
+    )
     assert low["speedup"] == pytest.approx(2.0)
     assert (low["speedup_p16"], low["speedup_p84"]) == (pytest.approx(1.32), pytest.approx(2.0))
     # gamma 1: seeds 0 and 1 at 50: 0.86, 0.87; both reach 0.845 at 30
@@ -543,19 +731,25 @@ def test_tables_are_written_as_csv_and_latex_matching_report_json(report):
             assert float(row["seconds"]) == at["seconds"] and int(row["samples"]) == at["samples"]
     sensitivity = read_csv(out / section["sensitivity"][0]["table"]["csv"])
     assert [float(r["speed-up p16"]) for r in sensitivity] == [
-        p["speedup_p16"] for p in section["sensitivity"][0]["summary"][0]["points"]]
+        p["speedup_p16"] for p in section["sensitivity"][0]["summary"][0]["points"]
+    ]
     classes = read_csv(out / numbers["importance"][0]["tables"]["class_importance"]["csv"])
     first = numbers["importance"][0]["groups"][0]
     assert [float(r["share"]) for r in classes[:3]] == first["class_importance_mean"]
-    every = [tables[k] for k in tables] + [section["sensitivity"][0]["table"],
-                                           numbers["importance"][0]["tables"]["class_importance"]]
+    every = [tables[k] for k in tables] + [
+        section["sensitivity"][0]["table"],
+        numbers["importance"][0]["tables"]["class_importance"],
+    ]
     for entry in every:
         tex = (out / entry["tex"]).read_text()
         body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
         assert "\\toprule" in tex and len(body) == len(read_csv(out / entry["csv"]))
         assert all(line.endswith("\\\\") and line.count("&") == len(entry["columns"]) - 1 for line in body)
     assert "ours (E=1, $\\gamma$=0.5)" in (out / tables["accuracy"]["tex"]).read_text()
-    assert f"([CSV]({tables['accuracy']['csv']}), [LaTeX]({tables['accuracy']['tex']}))" in report_file.read_text()
+    assert (
+        f"([CSV]({tables['accuracy']['csv']}), [LaTeX]({tables['accuracy']['tex']}))"
+        in report_file.read_text()
+    )
 
 
 def test_figures_18_19_are_drawn_once_for_groups_that_rank_samples_alike(tmp_path):
@@ -563,8 +757,15 @@ def test_figures_18_19_are_drawn_once_for_groups_that_rank_samples_alike(tmp_pat
     for seed in (0, 1):
         write_run(root / f"u{seed}", "uniform", seed, BASELINE_MEAN)
         for gamma, power in ((0.5, 1), (1, 2)):  # w and w**2: the same order of the samples
-            write_run(root / f"g{gamma}_{seed}", "importance", seed, METHOD_MEAN, {"burn_in_epochs": 1, "gamma": gamma},
-                      weights=[w ** power for w in GAMMA05_WEIGHTS[seed]], grid_image=True)
+            write_run(
+                root / f"g{gamma}_{seed}",
+                "importance",
+                seed,
+                METHOD_MEAN,
+                {"burn_in_epochs": 1, "gamma": gamma},
+                weights=[w**power for w in GAMMA05_WEIGHTS[seed]],
+                grid_image=True,
+            )
     report_file = build_report([str(root)], out=tmp_path / "out", progress=False)
     numbers = json.loads((tmp_path / "out" / "report.json").read_text())
     (entry,) = numbers["importance"][0]["images"]
@@ -583,14 +784,18 @@ def test_one_run_one_group_reads_plainly(tmp_path):
     numbers = json.loads((tmp_path / "out" / "report.json").read_text())
     assert numbers["comparisons"][0]["headline"]["best"] is None
     assert read_csv(tmp_path / "out" / numbers["comparisons"][0]["tables"]["accuracy"]["csv"])[0]["std"] == ""
-    assert "### Speed-up" not in text and "speedup" not in numbers["comparisons"][0]["figures"]  # nothing to compare
+    assert (
+        "### Speed-up" not in text and "speedup" not in numbers["comparisons"][0]["figures"]
+    )  # nothing to compare
     assert "(one seed: no band)" in text
 
 
 def test_groups_of_different_lengths_and_one_seed(tmp_path):
     write_run(tmp_path / "runs" / "u0", "uniform", 0, BASELINE_MEAN)
     write_run(tmp_path / "runs" / "i0", "importance", 0, METHOD_MEAN[:3], {"burn_in_epochs": 1, "gamma": 0.5})
-    report_file = build_report([str(tmp_path / "runs")], out=tmp_path / "out", with_images=False, progress=False)
+    report_file = build_report(
+        [str(tmp_path / "runs")], out=tmp_path / "out", with_images=False, progress=False
+    )
     numbers = json.loads((tmp_path / "out" / "report.json").read_text())
     section = numbers["comparisons"][0]
     method = rows_by_label(section)[OURS05]
@@ -610,8 +815,12 @@ def test_sensitivity_panels_are_named_by_the_settings_that_tell_them_apart():
     from sample_importance.report.analysis import sensitivity_panels
 
     def group(burn_in, gamma, source="eval_pass"):
-        settings = {"sampler": "importance", "sampler.burn_in_epochs": burn_in, "sampler.gamma": gamma,
-                    "sampler.score_source": source}
+        settings = {
+            "sampler": "importance",
+            "sampler.burn_in_epochs": burn_in,
+            "sampler.gamma": gamma,
+            "sampler.score_source": source,
+        }
         return SimpleNamespace(runs=[object()], is_baseline=False, settings=settings)
 
     groups = [group(e, g) for e in (1, 3) for g in (0.1, 0.5)] + [group(5, 0.5, "train_forward")]

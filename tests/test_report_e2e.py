@@ -51,7 +51,10 @@ def test_report_of_real_runs(sweep):
     assert numbers["runs"] == numbers["finished"] == 2
     (section,) = numbers["comparisons"]
     assert section["baseline"] == "SGD-Scan"
-    assert [(g["label"], g["seeds"]) for g in section["groups"]] == [("SGD-Scan", [0]), ("ours (E=1, γ=0.5)", [0])]
+    assert [(g["label"], g["seeds"]) for g in section["groups"]] == [
+        ("SGD-Scan", [0]),
+        ("ours (E=1, γ=0.5)", [0]),
+    ]
 
     # A_b, t_b and t_n recomputed here from the summaries' histories
     a_b, t_b = max((acc, -step) for step, acc in uniform["test_acc_history"])
@@ -67,13 +70,21 @@ def test_report_of_real_runs(sweep):
     record = torch.load(root / "1" / "sample_weights.pt", weights_only=True)
     shares = np.bincount(record["label"].numpy(), weights=record["weight"].numpy(), minlength=10)
     (weights_section,) = numbers["importance"]
-    assert weights_section["groups"][0]["class_importance_per_seed"][0] == pytest.approx(shares / shares.sum())
+    assert weights_section["groups"][0]["class_importance_per_seed"][0] == pytest.approx(
+        shares / shares.sum()
+    )
     assert weights_section["class_names"] == importance["class_names"]
 
     # the figures, including the easiest/hardest images from the rebuilt digits training set
     out = report_file.parent
-    for prefix in ("fig1_accuracy_", "fig2_speedup_", "fig3_class_importance_", "fig13_sorted_weights_",
-                   "fig18_easiest_", "fig19_hardest_"):
+    for prefix in (
+        "fig1_accuracy_",
+        "fig2_speedup_",
+        "fig3_class_importance_",
+        "fig13_sorted_weights_",
+        "fig18_easiest_",
+        "fig19_hardest_",
+    ):
         (png,) = out.glob(f"{prefix}*.png")
         with Image.open(png) as image:
             image.verify()
@@ -83,9 +94,11 @@ def test_report_of_real_runs(sweep):
 
     # the times: seconds to each evaluation from the events, and the machine they come from
     assert importance["host"]["cpu"] and importance["host"]["cpu_count"] >= 1
-    assert section["machines"] == [f"{importance['host']['cpu']}, {importance['host']['cpu_count']} CPUs, "
-                                   f"{importance['host']['threads']} torch threads; host {importance['host']['name']}; "
-                                   f"device cpu; torch {torch.__version__}"]
+    assert section["machines"] == [
+        f"{importance['host']['cpu']}, {importance['host']['cpu_count']} CPUs, "
+        f"{importance['host']['threads']} torch threads; host {importance['host']['name']}; "
+        f"device cpu; torch {torch.__version__}"
+    ]
     assert 0 < section["t_b_seconds"] <= uniform["wall_time_s"]
     assert section["t_b_samples"] == section["t_b"] * 32  # TINY's batch size
     for png in out.glob("*.png"):
@@ -106,12 +119,14 @@ def hparams_tab(logdir):
     multiplexer.AddRunsFromDirectory(str(logdir))
     multiplexer.Reload()
     provider = MultiplexerDataProvider(multiplexer, str(logdir))
-    backend = backend_context.Context(base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer,
-                                                            data_provider=provider))
+    backend = backend_context.Context(
+        base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer, data_provider=provider)
+    )
     request = context.RequestContext()
     sessions = backend.hparams_metadata(request, "")
-    experiment = backend.experiment_from_metadata(request, "", True, sessions,
-                                                  backend.hparams_from_data_provider(request, "", 1000))
+    experiment = backend.experiment_from_metadata(
+        request, "", True, sessions, backend.hparams_from_data_provider(request, "", 1000)
+    )
     return sorted(multiplexer.Runs()), sorted(sessions), experiment
 
 
@@ -123,7 +138,13 @@ def test_tensorboard_lists_one_run_per_run_folder_with_its_hparams_session(sweep
     # the columns of both runs: the method's settings are there although job 0 (uniform) has none
     assert {"sampler", "dataset", "seed", "lr", "sampler.gamma", "sampler.burn_in_epochs"} <= columns
     metrics = {info.name.tag for info in experiment.metric_infos}
-    assert {"hparams/best_test_acc", "hparams/final_test_acc", "test/acc", "test/loss", "train/acc"} <= metrics
+    assert {
+        "hparams/best_test_acc",
+        "hparams/final_test_acc",
+        "test/acc",
+        "test/loss",
+        "train/acc",
+    } <= metrics
 
 
 def test_hparams_tab_has_settings_and_accuracy_for_every_run(sweep):
@@ -137,15 +158,19 @@ def test_hparams_tab_has_settings_and_accuracy_for_every_run(sweep):
         content = events.PluginTagToContent("hparams")
         assert metadata.EXPERIMENT_TAG not in content  # TensorBoard builds the columns from every run
         start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
-        hparams = {key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
-                   for key, value in start.hparams.items()}
+        hparams = {
+            key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+            for key, value in start.hparams.items()
+        }
         assert hparams["sampler"] == summary["sampler"] and hparams["dataset"] == "digits"
         assert hparams["seed"] == 0 and hparams["max_epochs"] == 2
         if summary["sampler"] == "importance":
             assert hparams["sampler.gamma"] == 0.5 and hparams["sampler.burn_in_epochs"] == 1
         best = events.Scalars("hparams/best_test_acc")[-1].value
         final = events.Scalars("hparams/final_test_acc")[-1].value
-        assert best == pytest.approx(summary["best_test_acc"]) and final == pytest.approx(summary["final_test_acc"])
+        assert best == pytest.approx(summary["best_test_acc"]) and final == pytest.approx(
+            summary["final_test_acc"]
+        )
 
 
 def test_make_report_takes_several_sweep_folders(sweep, tmp_path):
@@ -162,17 +187,33 @@ def test_make_report_takes_several_sweep_folders(sweep, tmp_path):
     for name, job in (("10-00-00-000000", "0"), ("11-00-00-000000", "1")):  # baseline first, the method later
         shutil.copytree(root / job, day / name / "0")
         (day / name / "multirun.yaml").write_text("{}\n")  # Hydra writes one into every sweep folder
-    make = ["make", "-s", "-f", str(REPO / "Makefile"), "-o", ".venv/.installed", f"PY={sys.executable}", "report"]
+    make = [
+        "make",
+        "-s",
+        "-f",
+        str(REPO / "Makefile"),
+        "-o",
+        ".venv/.installed",
+        f"PY={sys.executable}",
+        "report",
+    ]
 
-    both = subprocess.run(make + [f"SWEEPS={day / '10-00-00-000000'} {day / '11-00-00-000000'}", "ARGS=--no-images"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    both = subprocess.run(
+        make + [f"SWEEPS={day / '10-00-00-000000'} {day / '11-00-00-000000'}", "ARGS=--no-images"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert both.returncode == 0, both.stderr[-3000:]
     numbers = json.loads((day / "report" / "report.json").read_text())  # the folders' common parent
     assert numbers["runs"] == 2
     (section,) = numbers["comparisons"]
     assert [g["config"] for g in section["groups"]] == ["uniform", "importance"]
 
-    newest = subprocess.run(make + ["ARGS=--no-images"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    newest = subprocess.run(
+        make + ["ARGS=--no-images"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert newest.returncode == 0, newest.stderr[-3000:]
     assert "report of: logs/multiruns/2026-01-02/11-00-00-000000\n" in newest.stdout  # not the report/ folder
     assert json.loads((day / "11-00-00-000000" / "report" / "report.json").read_text())["runs"] == 1
@@ -182,13 +223,31 @@ def test_baseline_and_method_in_one_sweep_form_one_comparison(tmp_path):
     """The documented pattern ``-m method=sgd_scan,ours seed=...`` (no ``+method``), then the report."""
     from conftest import run_cli
 
-    result = run_cli(["-m", "sample_importance.train", "-m", "method=sgd_scan,ours", "seed=0", "debug=fast",
-                      "dataset=digits", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
-                      f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path, env_extra={"OMP_NUM_THREADS": "1"})
+    result = run_cli(
+        [
+            "-m",
+            "sample_importance.train",
+            "-m",
+            "method=sgd_scan,ours",
+            "seed=0",
+            "debug=fast",
+            "dataset=digits",
+            "trainer.accelerator=cpu",
+            "trainer.enable_progress_bar=false",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+        env_extra={"OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "debug" / "multiruns").glob("*/*")
-    assert [json.loads((sweep / job / "summary.json").read_text())["sampler"] for job in ("0", "1")] == \
-        ["uniform", "importance"]
+    assert [json.loads((sweep / job / "summary.json").read_text())["sampler"] for job in ("0", "1")] == [
+        "uniform",
+        "importance",
+    ]
     report_file = build_report([str(sweep)], progress=False, with_images=False)
     (section,) = json.loads((report_file.parent / "report.json").read_text())["comparisons"]
-    assert section["baseline"] == "SGD-Scan" and [g["config"] for g in section["groups"]] == ["uniform", "importance"]
+    assert section["baseline"] == "SGD-Scan" and [g["config"] for g in section["groups"]] == [
+        "uniform",
+        "importance",
+    ]

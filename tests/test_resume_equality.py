@@ -11,10 +11,18 @@ from draw_recorder import load_draws
 
 # digits: 44 steps of 32 per epoch; the switch after epoch 1 (burn_in_end_epoch1.ckpt).
 STEPS = 44
-SETTINGS = ["sampler=importance", "sampler.burn_in_epochs=1", "schedule.max_epochs=3", "dataset.augment=true",
-            RECORD_DRAWS]
-SNAPSHOTS = ["+callbacks.snapshots._target_=draw_recorder.SaveAt", "+callbacks.snapshots.steps=[30,70]",
-             "+callbacks.snapshots.epochs=[2]"]
+SETTINGS = [
+    "sampler=importance",
+    "sampler.burn_in_epochs=1",
+    "schedule.max_epochs=3",
+    "dataset.augment=true",
+    RECORD_DRAWS,
+]
+SNAPSHOTS = [
+    "+callbacks.snapshots._target_=draw_recorder.SaveAt",
+    "+callbacks.snapshots.steps=[30,70]",
+    "+callbacks.snapshots.epochs=[2]",
+]
 CHECKPOINTS = {
     "mid_epoch_before_the_switch": "step30.ckpt",
     "the_switch": "burn_in_end_epoch1.ckpt",
@@ -24,7 +32,9 @@ CHECKPOINTS = {
 
 
 def final_weights(folder):
-    return torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    return torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)[
+        "state_dict"
+    ]
 
 
 def assert_same_run(resumed_folder, resumed, reference_folder, reference) -> None:
@@ -51,17 +61,22 @@ def test_resume_from_any_checkpoint_ends_bit_equal_to_the_uninterrupted_run(tmp_
     # the draws after the checkpoint are the reference's own
     original, again = load_draws(reference_folder), load_draws(folder)
     epoch, done = divmod(step, STEPS)
-    assert torch.equal(again[epoch], original[epoch][done * 32:])
+    assert torch.equal(again[epoch], original[epoch][done * 32 :])
 
 
 def run_and_resume_at(settings: list[str], step: int, tmp_path):
     """An uninterrupted run that saves a checkpoint after ``step``, then a run resumed from it;
     asserts they end the same and returns the reference (folder, summary)."""
     reference_folder = tmp_path / "reference"
-    reference = run_training(settings + ["+callbacks.snapshots._target_=draw_recorder.SaveAt",
-                                         f"+callbacks.snapshots.steps=[{step}]"], reference_folder)
+    reference = run_training(
+        settings
+        + ["+callbacks.snapshots._target_=draw_recorder.SaveAt", f"+callbacks.snapshots.steps=[{step}]"],
+        reference_folder,
+    )
     folder = tmp_path / "resumed"
-    resumed = run_training(settings + [f"ckpt_path={reference_folder / 'checkpoints' / f'step{step}.ckpt'}"], folder)
+    resumed = run_training(
+        settings + [f"ckpt_path={reference_folder / 'checkpoints' / f'step{step}.ckpt'}"], folder
+    )
     assert_same_run(folder, resumed, reference_folder, reference)
     return reference_folder, reference
 
@@ -85,4 +100,6 @@ PER_BATCH_STRATEGIES = {
 @pytest.mark.parametrize("name", list(PER_BATCH_STRATEGIES))
 def test_strategies_that_learn_every_batch_resume_mid_epoch_bit_equal(tmp_path, name):
     """Their per-sample state travels in the checkpoint; the rest is keyed as for every sampler."""
-    run_and_resume_at([*PER_BATCH_STRATEGIES[name], "schedule.max_epochs=3", "dataset.augment=true"], 60, tmp_path)
+    run_and_resume_at(
+        [*PER_BATCH_STRATEGIES[name], "schedule.max_epochs=3", "dataset.augment=true"], 60, tmp_path
+    )

@@ -24,19 +24,34 @@ BASE = ["sampler=importance", "sampler.burn_in_epochs=1", "sampler.gamma=0.5"]
 
 
 def train_cli(folder, data_dir, *overrides):
-    return ["-m", "sample_importance.train", *TINY, *BASE, f"hydra.run.dir={folder}", f"paths.data_dir={data_dir}",
-            *overrides]
+    return [
+        "-m",
+        "sample_importance.train",
+        *TINY,
+        *BASE,
+        f"hydra.run.dir={folder}",
+        f"paths.data_dir={data_dir}",
+        *overrides,
+    ]
 
 
 def snapshot(folder) -> dict:
     """Every file under ``folder``: its bytes' digest and its modification time (ns)."""
-    return {str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): (
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_mtime_ns,
+        )
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def one_line_error(result) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[
+        -3000:
+    ]
     return lines[0]
 
 
@@ -61,11 +76,23 @@ def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_wh
     folder, signals = tmp_path / "run", tmp_path / "signals"
     signals.mkdir()
     first = subprocess.Popen(
-        [sys.executable, *train_cli(folder, tmp_path / "data", "schedule.max_epochs=2",
-                                    "+callbacks.pause._target_=pause_at_step.PauseAtStep", "+callbacks.pause.step=5",
-                                    f"+callbacks.pause.signal_dir={signals}")],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(TESTS_DIR)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            *train_cli(
+                folder,
+                tmp_path / "data",
+                "schedule.max_epochs=2",
+                "+callbacks.pause._target_=pause_at_step.PauseAtStep",
+                "+callbacks.pause.step=5",
+                f"+callbacks.pause.signal_dir={signals}",
+            ),
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not (signals / "paused").exists():
@@ -82,7 +109,9 @@ def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_wh
         _, stderr = first.communicate(timeout=240)
     assert first.returncode == 0, stderr[-3000:]
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["seed"] == 0 and summary["total_steps"] == 2 * STEPS and len(summary["test_acc_history"]) == 2
+    assert (
+        summary["seed"] == 0 and summary["total_steps"] == 2 * STEPS and len(summary["test_acc_history"]) == 2
+    )
     assert "seed=7" not in (folder / ".hydra" / "overrides.yaml").read_text()
     assert not (folder / run_folder.LOCK_FILE).exists()
 
@@ -90,12 +119,24 @@ def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_wh
 def test_a_lock_left_by_an_ended_process_is_taken_over_with_a_warning(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     pid = int(ended.stdout)
-    (folder / run_folder.LOCK_FILE).write_text(json.dumps(
-        {"host": socket.gethostname(), "pid": pid, "start_ticks": None, "launch": None, "started": "earlier"}))
-    result = run_cli(train_cli(folder, tmp_path / "data", "schedule.max_epochs=1", "sampler.burn_in_epochs=0"),
-                     cwd=REPO)
+    (folder / run_folder.LOCK_FILE).write_text(
+        json.dumps(
+            {
+                "host": socket.gethostname(),
+                "pid": pid,
+                "start_ticks": None,
+                "launch": None,
+                "started": "earlier",
+            }
+        )
+    )
+    result = run_cli(
+        train_cli(folder, tmp_path / "data", "schedule.max_epochs=1", "sampler.burn_in_epochs=0"), cwd=REPO
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     warnings = [line for line in result.stderr.splitlines() if "taking over" in line]
     assert len(warnings) == 1 and f"pid {pid} on host {socket.gethostname()}" in warnings[0]
@@ -106,13 +147,31 @@ def test_a_lock_from_another_host_is_refused_unless_it_is_the_same_slurm_job(tmp
     folder = tmp_path / "run"
     folder.mkdir()
     lock = folder / run_folder.LOCK_FILE
-    lock.write_text(json.dumps({"host": "node-b", "pid": 4242, "start_ticks": None, "launch": "SLURM job 77",
-                                "started": "earlier"}))
+    lock.write_text(
+        json.dumps(
+            {
+                "host": "node-b",
+                "pid": 4242,
+                "start_ticks": None,
+                "launch": "SLURM job 77",
+                "started": "earlier",
+            }
+        )
+    )
     before = snapshot(folder)
-    for variable in ("SLURM_JOB_ID", "SLURM_PROCID", "RANK", "LOCAL_RANK", "NODE_RANK", "TORCHELASTIC_RUN_ID"):
+    for variable in (
+        "SLURM_JOB_ID",
+        "SLURM_PROCID",
+        "RANK",
+        "LOCAL_RANK",
+        "NODE_RANK",
+        "TORCHELASTIC_RUN_ID",
+    ):
         monkeypatch.delenv(variable, raising=False)
     verdict, message = run_folder.peek(folder)
-    assert verdict == run_folder.REFUSE and "pid 4242 on host node-b" in message and f"delete {lock}" in message
+    assert (
+        verdict == run_folder.REFUSE and "pid 4242 on host node-b" in message and f"delete {lock}" in message
+    )
     with pytest.raises(UserError, match="pid 4242 on host node-b"):
         run_folder.RunLock(folder).acquire()
     assert snapshot(folder) == before
@@ -126,15 +185,25 @@ def test_a_lock_from_another_host_is_refused_unless_it_is_the_same_slurm_job(tmp
 
 def test_judging_a_lock_without_file_locks_goes_by_the_process_id(tmp_path, monkeypatch):
     """On a file system without flock the holder's pid (and start time) on this host decide."""
-    for variable in ("SLURM_JOB_ID", "SLURM_PROCID", "RANK", "LOCAL_RANK", "NODE_RANK", "TORCHELASTIC_RUN_ID"):
+    for variable in (
+        "SLURM_JOB_ID",
+        "SLURM_PROCID",
+        "RANK",
+        "LOCAL_RANK",
+        "NODE_RANK",
+        "TORCHELASTIC_RUN_ID",
+    ):
         monkeypatch.delenv(variable, raising=False)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = run_folder.Holder(socket.gethostname(), sleeper.pid, run_folder.process_start_ticks(sleeper.pid), None,
-                                 "now")
+        live = run_folder.Holder(
+            socket.gethostname(), sleeper.pid, run_folder.process_start_ticks(sleeper.pid), None, "now"
+        )
         assert run_folder.judge(live, None, tmp_path)[0] == run_folder.REFUSE
         reused = run_folder.Holder(live.host, live.pid, (live.start_ticks or 0) + 1, None, "long ago")
-        assert run_folder.judge(reused, None, tmp_path)[0] == run_folder.TAKE_OVER  # the pid now names another process
+        assert (
+            run_folder.judge(reused, None, tmp_path)[0] == run_folder.TAKE_OVER
+        )  # the pid now names another process
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -171,7 +240,9 @@ def test_a_larger_max_epochs_continues_a_finished_run(run_copy):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["total_steps"] == 3 * STEPS
-    assert summary["test_acc_history"][:2] == first["test_acc_history"] and len(summary["test_acc_history"]) == 3
+    assert (
+        summary["test_acc_history"][:2] == first["test_acc_history"] and len(summary["test_acc_history"]) == 3
+    )
     assert summary["settings_changed_on_resume"][0]["changes"] == {"schedule.max_epochs": [2, 3]}
     # shorter than the checkpoint is a change like any other
     line = one_line_error(run_cli(train_cli(folder, data_dir, "schedule.max_epochs=2"), cwd=REPO))
@@ -217,7 +288,9 @@ def test_a_checkpoint_without_settings_still_resumes(finished_run, tmp_path, cap
     checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
     del checkpoint[run_folder.SETTINGS_KEY]
     torch.save(checkpoint, old)
-    summary = run_training([*BASE, "schedule.max_epochs=3", "seed=5", f"ckpt_path={old}"], tmp_path / "resumed")
+    summary = run_training(
+        [*BASE, "schedule.max_epochs=3", "seed=5", f"ckpt_path={old}"], tmp_path / "resumed"
+    )
     assert summary["total_steps"] == 3 * STEPS and "settings_changed_on_resume" not in summary
     assert "written before checkpoints carried their run's settings" in capfd.readouterr().err
     resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
@@ -228,8 +301,16 @@ def test_a_checkpoint_without_settings_still_resumes(finished_run, tmp_path, cap
 def test_ddp_ranks_share_one_folder_and_continue_it(tmp_path):
     folder, data_dir = tmp_path / "run", tmp_path / "data"
     for epochs in (1, 2):
-        result = run_cli(train_cli(folder, data_dir, "trainer=ddp_cpu", f"schedule.max_epochs={epochs}",
-                                   "sampler.burn_in_epochs=0"), cwd=REPO)
+        result = run_cli(
+            train_cli(
+                folder,
+                data_dir,
+                "trainer=ddp_cpu",
+                f"schedule.max_epochs={epochs}",
+                "sampler.burn_in_epochs=0",
+            ),
+            cwd=REPO,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["world_size"] == 2 and len(summary["test_acc_history"]) == 2

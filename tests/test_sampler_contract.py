@@ -31,14 +31,22 @@ def test_every_sampler_is_a_sampler_callback_with_the_contract(name, tmp_path):
     sampler.load_state_dict(sampler.state_dict())  # a checkpoint written before training resumes
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["sampler.gamma=nan"], "sampler.gamma must be a finite number, got nan"),
-    (["sampler.weight_floor=-1"], "sampler.weight_floor must be >= 0, got -1"),
-    (["sampler.burn_in_epochs=30", "schedule.max_epochs=30"], "sampler.burn_in_epochs must be in [0, 30)"),
-    (["sampler=spv", "sampler.epsilon=-1"], "sampler.epsilon must be >= 0, got -1"),
-    (["sampler.burn_in_epochs=auto", "sampler.auto_spearman_threshold=2"],
-     "sampler.auto_spearman_threshold must be in [-1, 1], got 2"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["sampler.gamma=nan"], "sampler.gamma must be a finite number, got nan"),
+        (["sampler.weight_floor=-1"], "sampler.weight_floor must be >= 0, got -1"),
+        (
+            ["sampler.burn_in_epochs=30", "schedule.max_epochs=30"],
+            "sampler.burn_in_epochs must be in [0, 30)",
+        ),
+        (["sampler=spv", "sampler.epsilon=-1"], "sampler.epsilon must be >= 0, got -1"),
+        (
+            ["sampler.burn_in_epochs=auto", "sampler.auto_spearman_threshold=2"],
+            "sampler.auto_spearman_threshold must be in [-1, 1], got 2",
+        ),
+    ],
+)
 def test_a_wrong_sampler_value_is_one_line_before_the_run_folder_is_touched(overrides, message, tmp_path):
     run = tmp_path / "run"
     with pytest.raises(ConfigError) as error:
@@ -48,8 +56,19 @@ def test_a_wrong_sampler_value_is_one_line_before_the_run_folder_is_touched(over
 
 
 def test_the_model_and_train_know_no_sampler_by_name():
-    names = {"InfoBatch", "ImportanceSampling", "SpvSampling", "PrioritizedSampling", "UniformScan",
-             "UniformReplacement", "PrunedScan", "UpdatingSampling", "infobatch", "prioritized", "spv"}
+    names = {
+        "InfoBatch",
+        "ImportanceSampling",
+        "SpvSampling",
+        "PrioritizedSampling",
+        "UniformScan",
+        "UniformReplacement",
+        "PrunedScan",
+        "UpdatingSampling",
+        "infobatch",
+        "prioritized",
+        "spv",
+    }
     for path in ("model/classifier.py", "train.py"):
         text = Path(REPO, "src", "sample_importance", path).read_text()
         assert not [name for name in names if name in text], path

@@ -26,18 +26,36 @@ def reference(tmp_path_factory):
 
 
 def weights_of(folder):
-    return torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    return torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)[
+        "state_dict"
+    ]
 
 
 def start_training(folder, data_dir, ready_step: int, extra: list[str]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = str(TESTS_DIR)
-    command = [sys.executable, "-m", "sample_importance.train", *TINY, *SETTINGS, *extra,
-               "+callbacks.slow._target_=draw_recorder.SlowAfterStep", f"+callbacks.slow.step={ready_step}",
-               f"hydra.run.dir={folder}", f"paths.data_dir={data_dir}"]
+    command = [
+        sys.executable,
+        "-m",
+        "sample_importance.train",
+        *TINY,
+        *SETTINGS,
+        *extra,
+        "+callbacks.slow._target_=draw_recorder.SlowAfterStep",
+        f"+callbacks.slow.step={ready_step}",
+        f"hydra.run.dir={folder}",
+        f"paths.data_dir={data_dir}",
+    ]
     # a session of its own: a signal to its process group reaches the run and its loader workers only
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(path, process, timeout: float = 240.0) -> None:

@@ -13,9 +13,18 @@ from slurm_cluster import ensure_packages, find, slurm_cluster
 
 pytestmark = pytest.mark.slow
 
-LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=2",
-            "hydra.launcher.mem_gb=4"]
-TINY = ["dataset=digits", "schedule.batch_size=32", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+LAUNCHER = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.gpus_per_node=null",
+    "hydra.launcher.cpus_per_task=2",
+    "hydra.launcher.mem_gb=4",
+]
+TINY = [
+    "dataset=digits",
+    "schedule.batch_size=32",
+    "trainer.enable_progress_bar=false",
+    "trainer.accelerator=cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +38,29 @@ def cluster(tmp_path_factory):
 
 
 def sweep(env, log_dir, *overrides, timeout=600):
-    return subprocess.run([sys.executable, "-m", "sample_importance.train", "-m", *LAUNCHER, *TINY, *overrides,
-                           f"paths.log_dir={log_dir}"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sample_importance.train",
+            "-m",
+            *LAUNCHER,
+            *TINY,
+            *overrides,
+            f"paths.log_dir={log_dir}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_two_job_sweep_runs_on_the_cluster(cluster, tmp_path):
-    result = sweep(cluster, tmp_path, "schedule.max_epochs=2", "sampler.burn_in_epochs=1", "sampler.gamma=0.5,1")
+    result = sweep(
+        cluster, tmp_path, "schedule.max_epochs=2", "sampler.burn_in_epochs=1", "sampler.gamma=0.5,1"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summaries = sorted(tmp_path.glob("multiruns/*/*/*/summary.json"))
     assert len(summaries) == 2
@@ -47,9 +72,18 @@ def test_job_past_its_time_limit_is_requeued_and_resumes_without_rescoring(clust
     # A 2-minute limit with the signal 30 s before it: SLURM signals 60-90 s into each attempt. Each
     # epoch is slowed to about 1 s, so 90 epochs need two attempts.
     epochs = 90
-    result = sweep(cluster, tmp_path, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=30",
-                   "hydra.launcher.max_num_timeout=4", f"schedule.max_epochs={epochs}", "sampler.burn_in_epochs=2",
-                   "+callbacks.slow._target_=draw_recorder.SlowEpochs", "+callbacks.slow.seconds=1.0", timeout=900)
+    result = sweep(
+        cluster,
+        tmp_path,
+        "hydra.launcher.timeout_min=2",
+        "hydra.launcher.signal_delay_s=30",
+        "hydra.launcher.max_num_timeout=4",
+        f"schedule.max_epochs={epochs}",
+        "sampler.burn_in_epochs=2",
+        "+callbacks.slow._target_=draw_recorder.SlowEpochs",
+        "+callbacks.slow.seconds=1.0",
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = [p.parent for p in tmp_path.glob("multiruns/*/*/0/summary.json")]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -69,7 +103,9 @@ def test_job_past_its_time_limit_is_requeued_and_resumes_without_rescoring(clust
     assert steps == [summary["steps_per_epoch"] * (e + 1) for e in range(epochs)]
 
 
-def test_two_task_ddp_job_shares_one_folder_scores_like_one_process_and_resumes_after_requeue(cluster, tmp_path):
+def test_two_task_ddp_job_shares_one_folder_scores_like_one_process_and_resumes_after_requeue(
+    cluster, tmp_path
+):
     # One sweep job of 2 tasks on the CPU (gloo): Lightning takes rank and world size from SLURM.
     # Once the sampler has switched, the job gets SLURM's preemption signal (scancel --signal, the
     # signal --signal=USR2@... sends before a time limit, without waiting two minutes for one):
@@ -80,19 +116,39 @@ def test_two_task_ddp_job_shares_one_folder_scores_like_one_process_and_resumes_
     import torch
 
     epochs = 12
-    command = [sys.executable, "-m", "sample_importance.train", "-m", "hydra/launcher=slurm", "trainer=ddp_cpu",
-               "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=4", *TINY, f"schedule.max_epochs={epochs}",
-               "sampler.burn_in_epochs=1", "+callbacks.slow._target_=draw_recorder.SlowEpochs",
-               "+callbacks.slow.seconds=1.0", f"paths.log_dir={tmp_path}"]
+    command = [
+        sys.executable,
+        "-m",
+        "sample_importance.train",
+        "-m",
+        "hydra/launcher=slurm",
+        "trainer=ddp_cpu",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=4",
+        *TINY,
+        f"schedule.max_epochs={epochs}",
+        "sampler.burn_in_epochs=1",
+        "+callbacks.slow._target_=draw_recorder.SlowEpochs",
+        "+callbacks.slow.seconds=1.0",
+        f"paths.log_dir={tmp_path}",
+    ]
     env = dict(cluster, OMP_NUM_THREADS="1")
-    with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as sweep_process:
+    with subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as sweep_process:
         try:
             deadline = time.time() + 600
             while not list(tmp_path.glob("multiruns/*/*/0/sample_weights.pt")):
-                assert sweep_process.poll() is None and time.time() < deadline, sweep_process.communicate()[1][-3000:]
+                assert sweep_process.poll() is None and time.time() < deadline, sweep_process.communicate()[
+                    1
+                ][-3000:]
                 time.sleep(0.5)
             (job_folder,) = tmp_path.glob("multiruns/*/*/.submitit/[0-9]*")
-            subprocess.run([find("scancel"), f"--signal={signals.SIGUSR2.name[3:]}", job_folder.name], env=env, check=True)
+            subprocess.run(
+                [find("scancel"), f"--signal={signals.SIGUSR2.name[3:]}", job_folder.name],
+                env=env,
+                check=True,
+            )
             _, stderr = sweep_process.communicate(timeout=600)
         finally:
             if sweep_process.poll() is None:
@@ -117,9 +173,21 @@ def test_two_task_ddp_job_shares_one_folder_scores_like_one_process_and_resumes_
 
     # The weights the two ranks computed at the switch, each scoring its shard, equal one process scoring all.
     checkpoint = run_dir / "checkpoints" / "burn_in_end_epoch1.ckpt"
-    scored = subprocess.run([sys.executable, "-m", "sample_importance.score", f"ckpt_path={checkpoint}", *TINY,
-                             f"paths.log_dir={tmp_path / 'score'}"], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=300)
+    scored = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sample_importance.score",
+            f"ckpt_path={checkpoint}",
+            *TINY,
+            f"paths.log_dir={tmp_path / 'score'}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert scored.returncode == 0, scored.stderr[-3000:]
     (single,) = tmp_path.glob("score/scores/*/*/sample_weights.pt")
     ddp = torch.load(run_dir / "sample_weights.pt", weights_only=True)

@@ -28,9 +28,19 @@ def sbatch_script(tmp_path, *overrides) -> tuple[dict[str, str], str]:
     (bin_dir / "sbatch").write_text(FAKE_SBATCH)
     (bin_dir / "sbatch").chmod(0o755)
     copy = tmp_path / "job.sh"
-    result = run_cli(["-m", "sample_importance.train", "-m", "hydra/launcher=slurm", *overrides,
-                      f"paths.log_dir={tmp_path / 'logs'}"], cwd=REPO, timeout=120,
-                     env_extra={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SBATCH_SCRIPT_COPY": str(copy)})
+    result = run_cli(
+        [
+            "-m",
+            "sample_importance.train",
+            "-m",
+            "hydra/launcher=slurm",
+            *overrides,
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=REPO,
+        timeout=120,
+        env_extra={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SBATCH_SCRIPT_COPY": str(copy)},
+    )
     assert copy.is_file(), result.stderr[-3000:]
     script = copy.read_text()
     return dict(re.findall(r"^#SBATCH --([\w-]+)=(.*)$", script, flags=re.M)), script
@@ -38,8 +48,21 @@ def sbatch_script(tmp_path, *overrides) -> tuple[dict[str, str], str]:
 
 def job_trainer(tmp_path, *overrides) -> dict:
     """The trainer settings every task of that job runs with."""
-    result = run_cli(["-m", "sample_importance.train", "hydra/launcher=slurm", *overrides, "--cfg", "job", "--resolve",
-                      "-p", "trainer"], cwd=REPO, timeout=120)
+    result = run_cli(
+        [
+            "-m",
+            "sample_importance.train",
+            "hydra/launcher=slurm",
+            *overrides,
+            "--cfg",
+            "job",
+            "--resolve",
+            "-p",
+            "trainer",
+        ],
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return yaml.safe_load(result.stdout)
 
@@ -48,7 +71,11 @@ def job_trainer(tmp_path, *overrides) -> dict:
     "overrides, nodes, gpus",
     [
         (["trainer=ddp", "trainer.devices=4"], 1, 4),  # 1 node x 4 GPUs, sized by trainer.devices
-        (["trainer=ddp", "hydra.launcher.nodes=2", "hydra.launcher.gpus_per_node=8"], 2, 8),  # 2 x 8, by the launcher
+        (
+            ["trainer=ddp", "hydra.launcher.nodes=2", "hydra.launcher.gpus_per_node=8"],
+            2,
+            8,
+        ),  # 2 x 8, by the launcher
         (["trainer=ddp", "hydra.launcher.nodes=2", "trainer.devices=8"], 2, 8),
     ],
 )
@@ -69,8 +96,11 @@ def test_gpus_per_node_in_a_users_local_config_sizes_the_job(tmp_path):
     # derived value while it merges this file over it, and that must not stop the run.
     (tmp_path / "my_configs" / "local").mkdir(parents=True)
     (tmp_path / "my_configs" / "local" / "default.yaml").write_text(
-        "# @package _global_\nhydra:\n  launcher:\n    partition: gpu\n    gpus_per_node: 4\n")
-    options, _ = sbatch_script(tmp_path, f"hydra.searchpath=[file://{tmp_path / 'my_configs'}]", "trainer=ddp")
+        "# @package _global_\nhydra:\n  launcher:\n    partition: gpu\n    gpus_per_node: 4\n"
+    )
+    options, _ = sbatch_script(
+        tmp_path, f"hydra.searchpath=[file://{tmp_path / 'my_configs'}]", "trainer=ddp"
+    )
     assert (options["partition"], options["gpus-per-node"], options["ntasks-per-node"]) == ("gpu", "4", "4")
 
 
@@ -84,18 +114,33 @@ def test_cpu_ddp_job_has_one_task_per_process_and_no_gpus(tmp_path):
     "overrides, fragments",
     [
         (["trainer=ddp"], ["trainer.devices=-1", "trainer.devices=4 or hydra.launcher.gpus_per_node=4"]),
-        (["trainer=ddp", "trainer.devices=4", "hydra.launcher.gpus_per_node=8"], ["gpus_per_node=8", "devices=4"]),
+        (
+            ["trainer=ddp", "trainer.devices=4", "hydra.launcher.gpus_per_node=8"],
+            ["gpus_per_node=8", "devices=4"],
+        ),
         (["trainer=ddp_cpu", "trainer.devices=auto"], ["trainer.devices=auto", "count"]),
     ],
 )
-def test_job_size_that_cannot_be_resolved_is_refused_in_one_line_before_submitting(overrides, fragments, tmp_path):
+def test_job_size_that_cannot_be_resolved_is_refused_in_one_line_before_submitting(
+    overrides, fragments, tmp_path
+):
     bin_dir = tmp_path / "bin"  # an sbatch that would fail the test if anything were submitted
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text("#!/bin/sh\necho submitted >&2\nexit 1\n")
     (bin_dir / "sbatch").chmod(0o755)
-    result = run_cli(["-m", "sample_importance.train", "-m", "hydra/launcher=slurm", *overrides,
-                      f"paths.log_dir={tmp_path / 'logs'}"], cwd=REPO, timeout=120,
-                     env_extra={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    result = run_cli(
+        [
+            "-m",
+            "sample_importance.train",
+            "-m",
+            "hydra/launcher=slurm",
+            *overrides,
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=REPO,
+        timeout=120,
+        env_extra={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
     assert lines[0].startswith("error: ") and all(fragment in lines[0] for fragment in fragments), lines[0]

@@ -27,7 +27,7 @@ def test_spv_weights_follow_eq6_on_a_known_history():
     pairs = [(i, p) for i, history in enumerate(histories) for p in history]
     pairs = [pairs[k] for k in rng.permutation(len(pairs))]
     for batch, start in enumerate(range(0, len(pairs), 5)):
-        index, values = zip(*pairs[start:start + 5])
+        index, values = zip(*pairs[start : start + 5])
         strategy.on_train_batch_end(trainer, None, p_outputs(list(index), list(values)), None, batch)
     strategy.refresh(trainer)
     weights = trainer.datamodule.sampler.weights
@@ -61,8 +61,13 @@ def test_spv_is_uniform_during_burn_in_then_weighted_at_every_epoch_end():
     sampler = trainer.datamodule.sampler
     for epoch in range(4):
         trainer.current_epoch = epoch
-        strategy.on_train_batch_end(trainer, None, p_outputs(list(range(6)), [0.1 * (epoch + 1) * (i % 2)
-                                                                               + 0.05 for i in range(6)]), None, 0)
+        strategy.on_train_batch_end(
+            trainer,
+            None,
+            p_outputs(list(range(6)), [0.1 * (epoch + 1) * (i % 2) + 0.05 for i in range(6)]),
+            None,
+            0,
+        )
         strategy.on_train_epoch_end(trainer, None)
         assert (sampler.weights is None) == (epoch == 0)
     assert strategy.refreshes == 3  # the switch after epoch 1, then epochs 2 and 3
@@ -85,9 +90,15 @@ def test_spv_history_survives_a_resume_and_the_weighted_epoch_is_the_same(tmp_pa
     final = load_record(resumed_dir)["state"]["store"]
     assert int(final["count"].sum()) == 3 * STEPS * BATCH  # the history went on from the checkpoint
     # epoch 2 is drawn from the weights refreshed at the end of epoch 1, restored from the checkpoint
-    assert torch.equal(torch.cat(load_record(resumed_dir)["batches"][2]),
-                       torch.cat(load_record(tmp_path / "reference")["batches"][2]))
-    assert reference["sampler_settings"]["weight_refreshes"] == resumed["sampler_settings"]["weight_refreshes"] == 3
+    assert torch.equal(
+        torch.cat(load_record(resumed_dir)["batches"][2]),
+        torch.cat(load_record(tmp_path / "reference")["batches"][2]),
+    )
+    assert (
+        reference["sampler_settings"]["weight_refreshes"]
+        == resumed["sampler_settings"]["weight_refreshes"]
+        == 3
+    )
     # the sampling diagnostics of both weighted epochs are in TensorBoard
     scalars = tensorboard_scalars(tmp_path / "reference")
     assert [step for step, _ in scalars["sampling/effective_sample_fraction"]] == [STEPS, 2 * STEPS]

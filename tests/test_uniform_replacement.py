@@ -12,8 +12,9 @@ from sample_importance.sampler.index_sampler import IndexSampler
 
 
 def test_uniform_replacement_draws_with_replacement_from_epoch_zero(tmp_path):
-    summary = run_training(["sampler=uniform_replacement", "loss=focal", "schedule.max_epochs=1", RECORD_DRAWS],
-                           tmp_path / "run")
+    summary = run_training(
+        ["sampler=uniform_replacement", "loss=focal", "schedule.max_epochs=1", RECORD_DRAWS], tmp_path / "run"
+    )
     drawn = load_draws(tmp_path / "run")[0]
     n = summary["num_train"]
     sampler = IndexSampler(n, seed=summary["seed"])

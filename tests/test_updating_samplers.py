@@ -62,15 +62,26 @@ def test_latest_values_keep_the_last_of_repeated_indices_and_round_trip():
     store = LatestValues(5)
     store.update(torch.tensor([3, 1, 3]), torch.tensor([1.0, 2.0, 3.0]))
     restored = LatestValues.from_state(store.state_dict())
-    assert restored.value.tolist() == [0, 2, 0, 3, 0] and restored.seen.tolist() == [False, True, False, True, False]
+    assert restored.value.tolist() == [0, 2, 0, 3, 0] and restored.seen.tolist() == [
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
 
 
-@pytest.mark.parametrize("make", [lambda: SpvSampling(burn_in_epochs=1), lambda: PrioritizedSampling(kind="rank")])
+@pytest.mark.parametrize(
+    "make", [lambda: SpvSampling(burn_in_epochs=1), lambda: PrioritizedSampling(kind="rank")]
+)
 def test_updating_strategies_state_round_trip(make):
     strategy = make()
     trainer = fake_trainer(10, batch_size=4)
     strategy.on_fit_start(trainer, None)
-    outputs = {**loss_outputs([1, 2, 3, 1], [0.5, 0.1, 2.0, 0.7]), **p_outputs([1, 2, 3, 1], [0.2, 0.9, 0.4, 0.6])}
+    outputs = {
+        **loss_outputs([1, 2, 3, 1], [0.5, 0.1, 2.0, 0.7]),
+        **p_outputs([1, 2, 3, 1], [0.2, 0.9, 0.4, 0.6]),
+    }
     strategy.on_train_batch_end(trainer, None, outputs, None, 0)
     strategy.on_train_epoch_end(trainer, None)
     restored = make()
@@ -83,12 +94,20 @@ def test_updating_strategies_state_round_trip(make):
 
 
 # -- per-batch weights: prioritized and online ----------------------------------------------------
-@pytest.mark.parametrize("overrides, epoch, refreshes_before", [
-    (["sampler=prioritized_rank", "schedule.max_epochs=1"], 0, 1),  # 1: all unseen, set at fit start
-    (["sampler=importance_online", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"], 1, 1),  # 1: the switch
-])
+@pytest.mark.parametrize(
+    "overrides, epoch, refreshes_before",
+    [
+        (["sampler=prioritized_rank", "schedule.max_epochs=1"], 0, 1),  # 1: all unseen, set at fit start
+        (
+            ["sampler=importance_online", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"],
+            1,
+            1,
+        ),  # 1: the switch
+    ],
+)
 def test_per_batch_strategies_draw_each_batch_from_the_weights_after_the_previous_one(
-        tmp_path, overrides, epoch, refreshes_before):
+    tmp_path, overrides, epoch, refreshes_before
+):
     summary = run_training(SCHEDULE + overrides + [RECORD], tmp_path / "run")
     record = load_record(tmp_path / "run")
     chunks = [record["chunks"][(epoch, k)] for k in range(STEPS)]
@@ -99,13 +118,16 @@ def test_per_batch_strategies_draw_each_batch_from_the_weights_after_the_previou
     scalars = tensorboard_scalars(tmp_path / "run")
     assert len(scalars["sampling/effective_sample_fraction"]) == 1  # diagnostics of the weighted epoch
 
+
 def test_online_importance_records_the_weights_of_its_switch(tmp_path):
     """sample_weights.pt, as sampler=importance writes it: the report reads the class importance from it."""
     from sample_importance.report.metrics import class_importance
     from sample_importance.sampler.importance import importance_weights
 
-    run_training(SCHEDULE + ["sampler=importance_online", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"],
-                 tmp_path / "run")
+    run_training(
+        SCHEDULE + ["sampler=importance_online", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"],
+        tmp_path / "run",
+    )
     record = torch.load(tmp_path / "run" / "sample_weights.pt", weights_only=True)
     assert record["epoch"] == 1 and record["gamma"] == 0.5 and record["score"] == "p_true"
     assert torch.isfinite(record["p_true"]).all() and torch.equal(record["index"], torch.arange(1438))

@@ -76,12 +76,22 @@ def unknown_group_option(argv: list[str], config_dirs: list[Path] | None = None)
         return None  # a config folder we cannot list: Hydra reports unknown options itself
     for argument in argv:
         key, sep, value = argument.lstrip("+~").partition("=")
-        if not sep or "(" in value or "[" in value or "${" in value or not any((r / key).is_dir() for r in roots):
+        if (
+            not sep
+            or "(" in value
+            or "[" in value
+            or "${" in value
+            or not any((r / key).is_dir() for r in roots)
+        ):
             continue
         for option in (v.strip() for v in value.split(",")):
             if option and option != "null" and not any((r / key / f"{option}.yaml").is_file() for r in roots):
-                options = {str(p.relative_to(r / key).with_suffix("")) for r in roots if (r / key).is_dir()
-                           for p in (r / key).rglob("*.yaml")}
+                options = {
+                    str(p.relative_to(r / key).with_suffix(""))
+                    for r in roots
+                    if (r / key).is_dir()
+                    for p in (r / key).rglob("*.yaml")
+                }
                 options.update(registered_options(key))
                 if option not in options:
                     return f"{key}={option}: no such option; {key} is one of: {', '.join(sorted(options))}"
@@ -188,7 +198,11 @@ def ddp_multirun_job():
     from hydra.types import RunMode
     from omegaconf import read_write
 
-    active = "LOCAL_RANK" not in os.environ and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    active = (
+        "LOCAL_RANK" not in os.environ
+        and HydraConfig.initialized()
+        and HydraConfig.get().mode == RunMode.MULTIRUN
+    )
     if not active:
         yield
         return

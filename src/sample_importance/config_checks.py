@@ -37,7 +37,9 @@ def check_int_at_least(key: str, value, minimum: int) -> int:
 def check_burn_in(key: str, burn_in_epochs, max_epochs: int) -> int:
     check_int_at_least(key, burn_in_epochs, 0)
     if burn_in_epochs >= max_epochs:
-        raise ConfigError(f"{key} must be in [0, {max_epochs}) (schedule.max_epochs={max_epochs}), got {burn_in_epochs}")
+        raise ConfigError(
+            f"{key} must be in [0, {max_epochs}) (schedule.max_epochs={max_epochs}), got {burn_in_epochs}"
+        )
     return burn_in_epochs
 
 
@@ -53,7 +55,9 @@ def check_sampler_files(sampler) -> None:
         if key not in sampler.keys():  # `in` alone is False for a missing (???) value
             continue
         if OmegaConf.is_missing(sampler, key):
-            raise ConfigError(f"sampler.{key} is required: a .npy or .pt file with one value per training sample")
+            raise ConfigError(
+                f"sampler.{key} is required: a .npy or .pt file with one value per training sample"
+            )
         value = sampler[key]
         for path in [] if value is None else [value] if isinstance(value, str) else list(value):
             if not Path(str(path)).is_file():
@@ -66,9 +70,14 @@ def milestones_after_the_run(cfg: DictConfig, max_epochs: int) -> str | None:
     late = [int(m) for m in milestones or [] if is_number(m) and m >= max_epochs]
     if not late:
         return None
-    never = "never decays" if len(late) == len(milestones) else f"does not decay at {', '.join(map(str, late))}"
-    return (f"schedule.lr_milestones_epochs={list(milestones)} with schedule.max_epochs={max_epochs}: the learning rate "
-            f"{never} (milestones are epochs; set schedule.lr_milestones_epochs for a shorter run)")
+    never = (
+        "never decays" if len(late) == len(milestones) else f"does not decay at {', '.join(map(str, late))}"
+    )
+    return (
+        f"schedule.lr_milestones_epochs={list(milestones)} with schedule.max_epochs={max_epochs}: "
+        "the learning rate "
+        f"{never} (milestones are epochs; set schedule.lr_milestones_epochs for a shorter run)"
+    )
 
 
 def validate(cfg: DictConfig) -> None:
@@ -80,8 +89,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"seed must be below 2^32 = {2**32}, got {seed}")
     strategy = OmegaConf.select(cfg, "trainer.strategy", default=None)
     if isinstance(strategy, str) and "spawn" in strategy:
-        raise ConfigError(f"trainer.strategy={strategy} is not supported: a spawned process trains a copy of the "
-                          f"model that the test and summary never see; use trainer=ddp_cpu (CPUs) or trainer=ddp (GPUs)")
+        raise ConfigError(
+            f"trainer.strategy={strategy} is not supported: a spawned process trains a copy of the "
+            f"model that the test and summary never see; use trainer=ddp_cpu (CPUs) or trainer=ddp (GPUs)"
+        )
     lr = check_finite_number("schedule.lr", OmegaConf.select(cfg, "schedule.lr"))
     if lr <= 0:
         raise ConfigError(f"schedule.lr must be positive, got {lr}")

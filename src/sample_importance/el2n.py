@@ -63,23 +63,38 @@ def el2n(cfg: DictConfig) -> Path:
     scores = total / models
     if trainer.is_global_zero:
         record = {
-            "score": scores, "label": labels, "index": torch.arange(len(scores)),
-            "models": models, "epochs": epochs, "seeds": [int(cfg.seed) + m for m in range(models)],
-            "extra_iterations": max(iterations), "extra_iterations_all_models": sum(iterations),
+            "score": scores,
+            "label": labels,
+            "index": torch.arange(len(scores)),
+            "models": models,
+            "epochs": epochs,
+            "seeds": [int(cfg.seed) + m for m in range(models)],
+            "extra_iterations": max(iterations),
+            "extra_iterations_all_models": sum(iterations),
         }
         output_dir.mkdir(parents=True, exist_ok=True)
         torch_save(record, output_dir / SCORES_FILE)
         with replaced_when_done(output_dir / "el2n_scores.npy") as temporary, open(temporary, "wb") as file:
             np.save(file, scores.numpy())
-        write_json(output_dir / "el2n_summary.json", {
-            "models": models, "epochs": epochs, "num_train": len(scores), "seeds": record["seeds"],
-            "extra_iterations": record["extra_iterations"],
-            "extra_iterations_all_models": record["extra_iterations_all_models"], "scoring_time_s": seconds,
-        })
-        print(f"EL2N scores of {len(scores)} samples from {models} models x {epochs} epochs "
-              f"({record['extra_iterations']} iterations per model): {output_dir / SCORES_FILE}\n"
-              f"prune with: python -m sample_importance.train sampler=uniform "
-              f"dataset.prune_scores_file={output_dir / SCORES_FILE}", flush=True)
+        write_json(
+            output_dir / "el2n_summary.json",
+            {
+                "models": models,
+                "epochs": epochs,
+                "num_train": len(scores),
+                "seeds": record["seeds"],
+                "extra_iterations": record["extra_iterations"],
+                "extra_iterations_all_models": record["extra_iterations_all_models"],
+                "scoring_time_s": seconds,
+            },
+        )
+        print(
+            f"EL2N scores of {len(scores)} samples from {models} models x {epochs} epochs "
+            f"({record['extra_iterations']} iterations per model): {output_dir / SCORES_FILE}\n"
+            f"prune with: python -m sample_importance.train sampler=uniform "
+            f"dataset.prune_scores_file={output_dir / SCORES_FILE}",
+            flush=True,
+        )
     return output_dir / SCORES_FILE
 
 

@@ -38,8 +38,16 @@ OVERRIDE = "resume_allow_changes"
 # The setting a resume may raise: a finished run continues for more epochs.
 GROWING_SETTING = "schedule.max_epochs"
 # Dataset keys that say where the data lives or how fast it loads, not what is trained on.
-DATA_ACCESS_KEYS = {"root", "download", "train_dir", "test_dir", "export_from", "num_workers", "on_device",
-                    "eval_batch_size"}
+DATA_ACCESS_KEYS = {
+    "root",
+    "download",
+    "train_dir",
+    "test_dir",
+    "export_from",
+    "num_workers",
+    "on_device",
+    "eval_batch_size",
+}
 # Model keys that change speed, not the network (read by train.py, not passed to the network).
 MODEL_SPEED_KEYS = {"channels_last", "compile", "score_channels_last"}
 
@@ -70,11 +78,19 @@ def group_settings(node, prefix: str, skip: set[str] = frozenset()) -> dict:
 def run_settings(cfg: DictConfig) -> dict:
     """Dataset, model, sampler, loss, schedule and seed, as plain values (a checkpoint holds them
     and still loads with ``weights_only=True``)."""
-    model = {k: v for k, v in group_settings(cfg.get("model"), "model").items()
-             if k.split(".")[1] not in MODEL_SPEED_KEYS}
-    return {"seed": int(cfg.seed), **group_settings(cfg.get("dataset"), "dataset", DATA_ACCESS_KEYS), **model,
-            **group_settings(cfg.get("sampler"), "sampler"), **group_settings(cfg.get("loss"), "loss"),
-            **group_settings(cfg.get("schedule"), "schedule")}
+    model = {
+        k: v
+        for k, v in group_settings(cfg.get("model"), "model").items()
+        if k.split(".")[1] not in MODEL_SPEED_KEYS
+    }
+    return {
+        "seed": int(cfg.seed),
+        **group_settings(cfg.get("dataset"), "dataset", DATA_ACCESS_KEYS),
+        **model,
+        **group_settings(cfg.get("sampler"), "sampler"),
+        **group_settings(cfg.get("loss"), "loss"),
+        **group_settings(cfg.get("schedule"), "schedule"),
+    }
 
 
 MISSING = "(unset)"
@@ -82,8 +98,11 @@ MISSING = "(unset)"
 
 def setting_changes(old: dict, new: dict) -> dict:
     """``{key: [old, new]}`` for every setting that differs."""
-    return {key: [old.get(key, MISSING), new.get(key, MISSING)] for key in sorted(set(old) | set(new))
-            if old.get(key, MISSING) != new.get(key, MISSING)}
+    return {
+        key: [old.get(key, MISSING), new.get(key, MISSING)]
+        for key in sorted(set(old) | set(new))
+        if old.get(key, MISSING) != new.get(key, MISSING)
+    }
 
 
 def is_allowed_change(key: str, old, new) -> bool:
@@ -112,8 +131,13 @@ class SettingsInCheckpoint(Callback):
         self.changes = list(record.get("changes", []))
         changes = setting_changes(record.get("settings", {}), self.settings)
         if changes:
-            self.changes.append({"step": int(checkpoint.get("global_step", 0)), "checkpoint": str(trainer.ckpt_path),
-                                 "changes": changes})
+            self.changes.append(
+                {
+                    "step": int(checkpoint.get("global_step", 0)),
+                    "checkpoint": str(trainer.ckpt_path),
+                    "changes": changes,
+                }
+            )
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint[SETTINGS_KEY] = {"settings": self.settings, "changes": self.changes}
@@ -132,7 +156,7 @@ def process_start_ticks(pid: int) -> int | None:
     """When ``pid`` started (Linux clock ticks since boot): tells a reused pid from the original."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[19])
+        return int(stat[stat.rindex(")") + 2 :].split()[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -148,8 +172,10 @@ def launch_id() -> str | None:
 
 def is_rank_zero() -> bool:
     """True in the process that owns the run (the only one, without DDP)."""
-    return all(os.environ.get(name, "0").strip() in ("", "0") for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK",
-                                                                             "NODE_RANK"))
+    return all(
+        os.environ.get(name, "0").strip() in ("", "0")
+        for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK")
+    )
 
 
 @dataclass(frozen=True)
@@ -162,21 +188,34 @@ class Holder:
 
     @classmethod
     def this_process(cls) -> Holder:
-        return cls(socket.gethostname(), os.getpid(), process_start_ticks(os.getpid()), launch_id(),
-                   time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+        return cls(
+            socket.gethostname(),
+            os.getpid(),
+            process_start_ticks(os.getpid()),
+            launch_id(),
+            time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        )
 
     @classmethod
     def parse(cls, text: str) -> Holder | None:
         try:
             record = json.loads(text)
-            return cls(str(record["host"]), int(record["pid"]), record.get("start_ticks"), record.get("launch"),
-                       str(record.get("started", "?")))
+            return cls(
+                str(record["host"]),
+                int(record["pid"]),
+                record.get("start_ticks"),
+                record.get("launch"),
+                str(record.get("started", "?")),
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
     def describe(self) -> str:
-        return f"pid {self.pid} on host {self.host}" + (f" ({self.launch})" if self.launch else "") + \
-            f", started {self.started}"
+        return (
+            f"pid {self.pid} on host {self.host}"
+            + (f" ({self.launch})" if self.launch else "")
+            + f", started {self.started}"
+        )
 
     def is_alive(self) -> bool:
         """Only answerable on the holder's own host."""
@@ -217,7 +256,10 @@ def judge(holder: Holder | None, held: bool | None, folder: Path) -> tuple[str, 
     lock = folder / LOCK_FILE
     if holder is None:
         if held:
-            return REFUSE, f"run folder {folder} is in use ({lock} is locked by a process that did not say who it is)"
+            return (
+                REFUSE,
+                f"run folder {folder} is in use ({lock} is locked by a process that did not say who it is)",
+            )
         return TAKE_OVER, ""
     same_launch = holder.launch is not None and holder.launch == me.launch
     if not is_rank_zero() and (same_launch or (holder.host == me.host and holder.pid == os.getppid())):
@@ -226,13 +268,19 @@ def judge(holder: Holder | None, held: bool | None, folder: Path) -> tuple[str, 
         alive = held if held is not None else holder.is_alive()
         if not alive:
             return TAKE_OVER, f"warning: taking over {lock}: its holder ({holder.describe()}) has ended"
-        return REFUSE, (f"run folder {folder} is in use by {holder.describe()}; wait for it to end, "
-                        f"or start this run in another hydra.run.dir")
+        return REFUSE, (
+            f"run folder {folder} is in use by {holder.describe()}; wait for it to end, "
+            f"or start this run in another hydra.run.dir"
+        )
     if same_launch:
-        return TAKE_OVER, (f"warning: taking over {lock} from the earlier process of {holder.launch} "
-                           f"(pid {holder.pid} on host {holder.host}): the job was requeued")
-    return REFUSE, (f"run folder {folder} is in use by {holder.describe()}, which this host cannot check; if that "
-                    f"process has ended, delete {lock}, or start this run in another hydra.run.dir")
+        return TAKE_OVER, (
+            f"warning: taking over {lock} from the earlier process of {holder.launch} "
+            f"(pid {holder.pid} on host {holder.host}): the job was requeued"
+        )
+    return REFUSE, (
+        f"run folder {folder} is in use by {holder.describe()}, which this host cannot check; if that "
+        f"process has ended, delete {lock}, or start this run in another hydra.run.dir"
+    )
 
 
 def read_holder(fd: int) -> Holder | None:
@@ -355,8 +403,11 @@ def read_checkpoint_record(path: str) -> dict:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"ckpt_path={path} is not a Lightning checkpoint (no state_dict)")
     record = checkpoint.get(SETTINGS_KEY)
-    return {"global_step": int(checkpoint.get("global_step", 0)), "epoch": int(checkpoint.get("epoch", -1)),
-            "settings": record.get("settings") if isinstance(record, dict) else None}
+    return {
+        "global_step": int(checkpoint.get("global_step", 0)),
+        "epoch": int(checkpoint.get("epoch", -1)),
+        "settings": record.get("settings") if isinstance(record, dict) else None,
+    }
 
 
 def read_summary(folder: Path) -> dict | None:
@@ -376,10 +427,14 @@ def check_start(cfg: DictConfig, ckpt_path: str | None) -> Start:
         raise UserError(message)
     start = Start(folder)
     own_checkpoint = bool(ckpt_path) and Path(ckpt_path).resolve().parent.parent == folder.resolve()
-    if not own_checkpoint and ((folder / SUMMARY_FILE).is_file() or (folder / "checkpoints" / "last.ckpt").is_file()):
-        raise UserError(f"run folder {folder} already holds a run (summary.json or checkpoints/last.ckpt); it only "
-                        f"continues that run (auto_resume=true, or a ckpt_path from its checkpoints/): start this "
-                        f"one in another hydra.run.dir")
+    if not own_checkpoint and (
+        (folder / SUMMARY_FILE).is_file() or (folder / "checkpoints" / "last.ckpt").is_file()
+    ):
+        raise UserError(
+            f"run folder {folder} already holds a run (summary.json or checkpoints/last.ckpt); it only "
+            f"continues that run (auto_resume=true, or a ckpt_path from its checkpoints/): start this "
+            f"one in another hydra.run.dir"
+        )
     if not ckpt_path:
         return start
     record = read_checkpoint_record(ckpt_path)
@@ -387,35 +442,57 @@ def check_start(cfg: DictConfig, ckpt_path: str | None) -> Start:
     settings = run_settings(cfg)
     if record["settings"] is None:
         if is_rank_zero():
-            print(f"note: {ckpt_path} was written before checkpoints carried their run's settings; "
-                  f"resuming without comparing them", file=sys.stderr, flush=True)
+            print(
+                f"note: {ckpt_path} was written before checkpoints carried their run's settings; "
+                f"resuming without comparing them",
+                file=sys.stderr,
+                flush=True,
+            )
         changes = {}
     else:
         changes = setting_changes(record["settings"], settings)
     refused = {key: change for key, change in changes.items() if not is_allowed_change(key, *change)}
     if refused and not cfg.get(OVERRIDE, False):
-        instead = "start a new run in another hydra.run.dir" if own_checkpoint else "start a new run without ckpt_path"
-        raise UserError(f"{ckpt_path} was trained with other settings: {describe_changes(refused)}; "
-                        f"{instead}, or set {OVERRIDE}=true to continue anyway (recorded in summary.json)")
+        instead = (
+            "start a new run in another hydra.run.dir"
+            if own_checkpoint
+            else "start a new run without ckpt_path"
+        )
+        raise UserError(
+            f"{ckpt_path} was trained with other settings: {describe_changes(refused)}; "
+            f"{instead}, or set {OVERRIDE}=true to continue anyway (recorded in summary.json)"
+        )
     summary = read_summary(folder)
     own_last = Path(ckpt_path).resolve() == (folder / "checkpoints" / "last.ckpt").resolve()
-    if (not changes and summary is not None and own_last and summary.get("total_steps") == record["global_step"]
-            and record["epoch"] + 1 >= int(cfg.schedule.max_epochs)):
+    if (
+        not changes
+        and summary is not None
+        and own_last
+        and summary.get("total_steps") == record["global_step"]
+        and record["epoch"] + 1 >= int(cfg.schedule.max_epochs)
+    ):
         start.finished_summary = summary
     elif changes and is_rank_zero():
-        print(f"{'warning' if refused else 'note'}: resuming {ckpt_path} with changed settings: "
-              f"{describe_changes(changes)} (recorded in summary.json)", file=sys.stderr, flush=True)
+        print(
+            f"{'warning' if refused else 'note'}: resuming {ckpt_path} with changed settings: "
+            f"{describe_changes(changes)} (recorded in summary.json)",
+            file=sys.stderr,
+            flush=True,
+        )
     return start
 
 
 def report_finished(start: Start) -> None:
     summary = start.finished_summary
     if is_rank_zero():
-        print(f"run folder {start.folder} holds this run, finished: "
-              f"best test accuracy {summary['best_test_acc']:.4f} "
-              f"at step {summary['best_step']}, final {summary['final_test_acc']:.4f} "
-              f"({summary['total_steps']} steps); nothing was changed "
-              f"(a larger schedule.max_epochs continues it)", flush=True)
+        print(
+            f"run folder {start.folder} holds this run, finished: "
+            f"best test accuracy {summary['best_test_acc']:.4f} "
+            f"at step {summary['best_step']}, final {summary['final_test_acc']:.4f} "
+            f"({summary['total_steps']} steps); nothing was changed "
+            f"(a larger schedule.max_epochs continues it)",
+            flush=True,
+        )
 
 
 def write_hydra_files(task_cfg: DictConfig, folder: Path) -> None:
@@ -428,8 +505,11 @@ def write_hydra_files(task_cfg: DictConfig, folder: Path) -> None:
         return
     target = folder / HYDRA_FILES
     target.mkdir(parents=True, exist_ok=True)
-    files = {"config.yaml": task_cfg, "hydra.yaml": HydraConfig.instance().cfg,
-             "overrides.yaml": HydraConfig.get().overrides.task}
+    files = {
+        "config.yaml": task_cfg,
+        "hydra.yaml": HydraConfig.instance().cfg,
+        "overrides.yaml": HydraConfig.get().overrides.task,
+    }
     for name, node in files.items():
         (target / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
@@ -446,8 +526,10 @@ class RunFolder:
             try:
                 self.lock.acquire()
             except OSError as error:
-                raise UserError(f"cannot write into the run folder {self.start.folder} ({type(error).__name__}: "
-                                f"{error.strerror or error})") from error
+                raise UserError(
+                    f"cannot write into the run folder {self.start.folder} ({type(error).__name__}: "
+                    f"{error.strerror or error})"
+                ) from error
             try:
                 write_hydra_files(self.cfg, self.start.folder)
             except BaseException:

@@ -41,8 +41,11 @@ def wait_past_event_files(folder: Path) -> None:
     import re
     import time
 
-    seconds = [int(m.group(1)) for f in Path(folder).rglob("events.out.tfevents.*")
-               if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", f.name))]
+    seconds = [
+        int(m.group(1))
+        for f in Path(folder).rglob("events.out.tfevents.*")
+        if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", f.name))
+    ]
     if seconds:
         wait = max(seconds) + 1 - time.time()
         if 0 < wait <= 2:  # a clock set back further is not waited for
@@ -73,7 +76,9 @@ def hydra_choices() -> dict:
 
 def summarize(cfg: DictConfig, trainer: pl.Trainer, datamodule, module, sampler, wall_time_s: float) -> dict:
     history = module.test_acc_history
-    best_step, best_acc = max(history, key=lambda item: (item[1], -item[0])) if history else (None, float("nan"))
+    best_step, best_acc = (
+        max(history, key=lambda item: (item[1], -item[0])) if history else (None, float("nan"))
+    )
     choices = hydra_choices()
     steps_per_epoch = module.steps_per_epoch()
     return {
@@ -100,7 +105,11 @@ def summarize(cfg: DictConfig, trainer: pl.Trainer, datamodule, module, sampler,
         **datamodule.summary(),
         "world_size": int(trainer.world_size),
         "wall_time_s": float(wall_time_s),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "lightning": pl.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "lightning": pl.__version__,
+        },
         "device": str(module.device),
         "host": host_record(module.device),
     }
@@ -119,8 +128,12 @@ def cpu_name() -> str:
 
 def host_record(device) -> dict:
     """Which machine a run's wall times come from (the report prints it beside the seconds)."""
-    record = {"name": platform.node(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
-              "threads": torch.get_num_threads()}
+    record = {
+        "name": platform.node(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+    }
     if torch.device(device).type == "cuda":
         record["gpu"] = torch.cuda.get_device_name(device)
     return record
@@ -138,8 +151,11 @@ def scalar_settings(node, prefix: str) -> dict:
         values = OmegaConf.to_container(node, resolve=True)
     except Exception:  # an interpolation only Hydra's runtime resolves: leave the group out
         return {}
-    return {f"{prefix}.{key}": value for key, value in values.items()
-            if key != "_target_" and isinstance(value, (int, float, str, bool))}
+    return {
+        f"{prefix}.{key}": value
+        for key, value in values.items()
+        if key != "_target_" and isinstance(value, (int, float, str, bool))
+    }
 
 
 def overridden_settings(cfg: DictConfig, choices: dict) -> dict:
@@ -177,16 +193,25 @@ def log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: dict) -> None:
     from pytorch_lightning.loggers import TensorBoardLogger
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-    choices = {k: str(summary[k]) for k in ("dataset", "model", "sampler", "loss", "schedule", "experiment")
-               if summary.get(k) is not None}
+    choices = {
+        k: str(summary[k])
+        for k in ("dataset", "model", "sampler", "loss", "schedule", "experiment")
+        if summary.get(k) is not None
+    }
     hparams = {
-        **choices, "seed": summary["seed"],
-        "lr": float(cfg.schedule.lr), "batch_size": int(cfg.schedule.batch_size),
+        **choices,
+        "seed": summary["seed"],
+        "lr": float(cfg.schedule.lr),
+        "batch_size": int(cfg.schedule.batch_size),
         "max_epochs": int(cfg.schedule.max_epochs),
-        **scalar_settings(cfg.get("sampler"), "sampler"), **scalar_settings(cfg.get("loss"), "loss"),
+        **scalar_settings(cfg.get("sampler"), "sampler"),
+        **scalar_settings(cfg.get("loss"), "loss"),
         **overridden_settings(cfg, choices),
     }
-    metrics = {"hparams/best_test_acc": summary["best_test_acc"], "hparams/final_test_acc": summary["final_test_acc"]}
+    metrics = {
+        "hparams/best_test_acc": summary["best_test_acc"],
+        "hparams/final_test_acc": summary["final_test_acc"],
+    }
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             save_hparams_to_yaml(Path(logger.log_dir) / "hparams.yaml", hparams)

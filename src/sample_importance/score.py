@@ -44,8 +44,15 @@ def score(cfg: DictConfig) -> Path:
     weights, fallback = importance_weights(scores.p_true, method.gamma, method.weight_floor)
     output = Path(cfg.paths.output_dir) / "sample_weights.pt"
     epochs_done = int(checkpoint.get("epoch", -1)) + 1
-    save_sample_weights(output, epochs_done, method.gamma, scores, weights,
-                        fallback=fallback, checkpoint=str(Path(cfg.ckpt_path).resolve()))
+    save_sample_weights(
+        output,
+        epochs_done,
+        method.gamma,
+        scores,
+        weights,
+        fallback=fallback,
+        checkpoint=str(Path(cfg.ckpt_path).resolve()),
+    )
     print(f"scored {len(weights)} samples in {scores.seconds:.2f} s: {output}", flush=True)
     return output
 

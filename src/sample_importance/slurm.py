@@ -42,11 +42,15 @@ def size_problem(gpus_per_node, devices) -> str | None:
     """Why a job with these settings cannot be sized, or None."""
     count = device_count(devices)
     if count is not None and gpus_per_node and gpus_per_node != count:
-        return (f"hydra.launcher.gpus_per_node={gpus_per_node} and trainer.devices={devices} disagree: "
-                "a DDP job runs one task per GPU; set one of them (or both to the same count)")
+        return (
+            f"hydra.launcher.gpus_per_node={gpus_per_node} and trainer.devices={devices} disagree: "
+            "a DDP job runs one task per GPU; set one of them (or both to the same count)"
+        )
     if count is None and not gpus_per_node:
-        return (f"trainer.devices={devices} does not say how many devices a node has, so it cannot size "
-                "a SLURM job: give a count, e.g. trainer.devices=4 or hydra.launcher.gpus_per_node=4")
+        return (
+            f"trainer.devices={devices} does not say how many devices a node has, so it cannot size "
+            "a SLURM job: give a count, e.g. trainer.devices=4 or hydra.launcher.gpus_per_node=4"
+        )
     return None
 
 

@@ -39,9 +39,12 @@ def read_torch_file(path, name: str | None = None):
                 f"{name} holds Python objects besides tensors and plain data ({refused_object(error)}); "
                 f"it is not loaded, because loading such a file can run code"
             ) from error
-        raise UserError(f"{name} is not a readable torch file (UnpicklingError: corrupt or not "
-                        f"written by torch.save)") from error
+        raise UserError(
+            f"{name} is not a readable torch file (UnpicklingError: corrupt or not written by torch.save)"
+        ) from error
     except Exception as error:
         first_line = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
-        raise UserError(f"{name} is not a readable torch file (truncated, corrupt or not written by "
-                        f"torch.save: {type(error).__name__}{': ' + first_line if first_line else ''})") from error
+        raise UserError(
+            f"{name} is not a readable torch file (truncated, corrupt or not written by "
+            f"torch.save: {type(error).__name__}{': ' + first_line if first_line else ''})"
+        ) from error

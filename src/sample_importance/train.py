@@ -23,7 +23,6 @@ from sample_importance.cli import (
     user_error_of,
 )
 
-
 log = logging.getLogger(__name__)
 
 # Speed knobs read from the model group (not passed to the network's constructor):
@@ -55,10 +54,19 @@ def build_classifier(cfg: DictConfig, datamodule):
     """The LightningModule for ``cfg``: the network sized for the data, its speed knobs, loss and schedule."""
     from sample_importance.model.classifier import ImageClassifier
 
-    net = instantiate(model_config(cfg.model), in_channels=datamodule.in_channels, num_classes=datamodule.num_classes,
-                      image_size=datamodule.image_size)
-    return ImageClassifier(apply_speed_knobs(net, cfg.model), instantiate(cfg.loss), instantiate(cfg.schedule),
-                           datamodule.num_classes, score_channels_last=cfg.model.get("score_channels_last", True))
+    net = instantiate(
+        model_config(cfg.model),
+        in_channels=datamodule.in_channels,
+        num_classes=datamodule.num_classes,
+        image_size=datamodule.image_size,
+    )
+    return ImageClassifier(
+        apply_speed_knobs(net, cfg.model),
+        instantiate(cfg.loss),
+        instantiate(cfg.schedule),
+        datamodule.num_classes,
+        score_channels_last=cfg.model.get("score_channels_last", True),
+    )
 
 
 def sampler_callback(cfg: DictConfig):
@@ -106,7 +114,9 @@ def build(cfg: DictConfig, checkpoint_step: int | None = None):
     # a resumed run never shows a step twice (the module re-logs what belongs to that step).
     purge_step = None
     if ckpt_path:
-        purge_step = checkpoint_step if checkpoint_step is not None else run_record.check_checkpoint(ckpt_path)
+        purge_step = (
+            checkpoint_step if checkpoint_step is not None else run_record.check_checkpoint(ckpt_path)
+        )
     if purge_step:
         run_record.wait_past_event_files(Path(cfg.paths.output_dir))
     datamodule = instantiate(cfg.dataset)
@@ -122,7 +132,9 @@ def build(cfg: DictConfig, checkpoint_step: int | None = None):
     loggers = [make_logger(c, purge_step) for c in (cfg.get("logger") or {}).values()]
     plugins = [AtomicCheckpointIO()]  # checkpoints written whole or not at all
     if SLURMEnvironment.detect():
-        plugins.append(SLURMEnvironment(auto_requeue=False))  # submitit owns requeueing (callbacks/preemption.py)
+        plugins.append(
+            SLURMEnvironment(auto_requeue=False)
+        )  # submitit owns requeueing (callbacks/preemption.py)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
     return datamodule, module, sampler, trainer, ckpt_path
 
@@ -183,7 +195,8 @@ def train_in_folder(cfg: DictConfig, checkpoint_step: int | None = None) -> dict
         run_record.log_hparams(trainer, cfg, summary)
         print(
             f"best test accuracy {summary['best_test_acc']:.4f} at step {summary['best_step']}, "
-            f"final {summary['final_test_acc']:.4f} ({summary['total_steps']} steps, {summary['wall_time_s']:.0f} s)\n"
+            f"final {summary['final_test_acc']:.4f} "
+            f"({summary['total_steps']} steps, {summary['wall_time_s']:.0f} s)\n"
             f"run folder: {output_dir}\n"
             f"view it:    tensorboard --logdir {output_dir / 'tensorboard'}",
             flush=True,

@@ -58,7 +58,9 @@ def distribution(override: Override):
     if isinstance(sweep, RangeSweep):
         values = list(override.sweep_iterator())
         if not values:
-            raise HydraException(f"hydra.sweeper.params: {key}={override.get_value_element_as_str()} is empty")
+            raise HydraException(
+                f"hydra.sweeper.params: {key}={override.get_value_element_as_str()} is empty"
+            )
         step = sweep.step if sweep.step is not None else 1
         if all(isinstance(v, int) for v in values):
             return IntDistribution(values[0], values[-1], step=int(step))
@@ -68,7 +70,9 @@ def distribution(override: Override):
         if "int" in sweep.tags:
             return IntDistribution(int(sweep.start), int(sweep.end), log=log_scale)
         return FloatDistribution(float(sweep.start), float(sweep.end), log=log_scale)
-    raise HydraException(f"hydra.sweeper.params: {key}: unsupported sweep {override.get_value_element_as_str()}")
+    raise HydraException(
+        f"hydra.sweeper.params: {key}: unsupported sweep {override.get_value_element_as_str()}"
+    )
 
 
 def override_value(value: Any) -> str:
@@ -89,13 +93,22 @@ class OptunaSweeper(Sweeper):
         sampler: an Optuna sampler (``_target_`` config, e.g. TPESampler with a seed).
     """
 
-    def __init__(self, params: DictConfig | dict | None = None, n_trials: int = 20, n_jobs: int = 1,
-                 direction: str = "maximize", study_name: str = "search", storage: str | None = None,
-                 sampler: Any = None) -> None:
+    def __init__(
+        self,
+        params: DictConfig | dict | None = None,
+        n_trials: int = 20,
+        n_jobs: int = 1,
+        direction: str = "maximize",
+        study_name: str = "search",
+        storage: str | None = None,
+        sampler: Any = None,
+    ) -> None:
         if direction not in ("maximize", "minimize"):
             raise HydraException(f"hydra.sweeper.direction must be maximize or minimize, got {direction!r}")
         if int(n_trials) < 1 or int(n_jobs) < 1:
-            raise HydraException(f"hydra.sweeper.n_trials and n_jobs must be >= 1, got {n_trials} and {n_jobs}")
+            raise HydraException(
+                f"hydra.sweeper.n_trials and n_jobs must be >= 1, got {n_trials} and {n_jobs}"
+            )
         if isinstance(params, DictConfig):
             params = OmegaConf.to_container(params, resolve=True)
         self.params = dict(params or {})
@@ -110,7 +123,8 @@ class OptunaSweeper(Sweeper):
         self.hydra_context = hydra_context
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def search_space(self, arguments: list[str]) -> tuple[list[str], dict]:
         """(fixed overrides, {key: distribution}); the command line's values replace the config's.
@@ -121,7 +135,9 @@ class OptunaSweeper(Sweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         configured = set(self.params)
         by_key: dict[str, Override] = {}
-        for override in parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()] + list(arguments)):
+        for override in parser.parse_overrides(
+            [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
+        ):
             by_key[override.get_key_element()] = override
         fixed, space, absent = [], {}, []
         for key, override in by_key.items():
@@ -142,21 +158,36 @@ class OptunaSweeper(Sweeper):
 
         fixed, space = self.search_space(arguments)
         if not space:
-            raise HydraException("hydra/sweeper=optuna: nothing to search (hydra.sweeper.params has no sweep)")
+            raise HydraException(
+                "hydra/sweeper=optuna: nothing to search (hydra.sweeper.params has no sweep)"
+            )
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         storage = self.storage or f"sqlite:///{sweep_dir / STUDY_FILE}"
         sampler = instantiate(self.sampler) if isinstance(self.sampler, (dict, DictConfig)) else self.sampler
-        study = optuna.create_study(study_name=self.study_name, storage=storage, sampler=sampler,
-                                    direction=self.direction, load_if_exists=True)
-        log.info("Optuna study %r in %s: %d trials, %s the return value over %s", self.study_name, storage,
-                 self.n_trials, self.direction, ", ".join(space))
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=storage,
+            sampler=sampler,
+            direction=self.direction,
+            load_if_exists=True,
+        )
+        log.info(
+            "Optuna study %r in %s: %d trials, %s the return value over %s",
+            self.study_name,
+            storage,
+            self.n_trials,
+            self.direction,
+            ", ".join(space),
+        )
         job_idx = len(study.trials)  # a continued study's new jobs come after its old ones
         returns = []
         for start in range(0, self.n_trials, self.n_jobs):
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - start))]
-            batch = [fixed + [f"{key}={override_value(trial.params[key])}" for key in space] for trial in trials]
+            batch = [
+                fixed + [f"{key}={override_value(trial.params[key])}" for key in space] for trial in trials
+            ]
             self.validate_batch_is_legal(batch)
             try:
                 results = self.launcher.launch(batch, initial_job_idx=job_idx)
@@ -182,18 +213,32 @@ class OptunaSweeper(Sweeper):
             log.info("trial %d returned %s", trial.number, value)
         else:
             study.tell(trial, state=TrialState.FAIL)
-            log.warning("trial %d failed (%s): recorded as failed, the search goes on", trial.number,
-                        "the job stopped with an error" if result is None else f"it returned {value!r}")
+            log.warning(
+                "trial %d failed (%s): recorded as failed, the search goes on",
+                trial.number,
+                "the job stopped with an error" if result is None else f"it returned {value!r}",
+            )
 
     def write_results(self, study, storage: str, sweep_dir: Path) -> None:
         from optuna.trial import TrialState
 
         completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
-        record = {"study_name": self.study_name, "storage": storage, "direction": self.direction,
-                  "trials": len(study.trials), "completed": len(completed)}
+        record = {
+            "study_name": self.study_name,
+            "storage": storage,
+            "direction": self.direction,
+            "trials": len(study.trials),
+            "completed": len(completed),
+        }
         if completed:
             best = study.best_trial
             record.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number)
-            log.info("best of %d trials: %s (trial %d) with %s; %s", len(completed), best.value, best.number,
-                     " ".join(f"{k}={override_value(v)}" for k, v in best.params.items()), sweep_dir / RESULTS_FILE)
+            log.info(
+                "best of %d trials: %s (trial %d) with %s; %s",
+                len(completed),
+                best.value,
+                best.number,
+                " ".join(f"{k}={override_value(v)}" for k, v in best.params.items()),
+                sweep_dir / RESULTS_FILE,
+            )
         OmegaConf.save(OmegaConf.create(record), sweep_dir / RESULTS_FILE)

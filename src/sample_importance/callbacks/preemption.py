@@ -54,8 +54,12 @@ class PreemptionCheckpoint(Callback):
         handle_stop_signals: save and exit with 143/130 on SIGTERM/SIGINT (false: Lightning's handling).
     """
 
-    def __init__(self, every_n_train_steps: int | None = None, handle_signal: str | bool = "auto",
-                 handle_stop_signals: bool = True) -> None:
+    def __init__(
+        self,
+        every_n_train_steps: int | None = None,
+        handle_signal: str | bool = "auto",
+        handle_stop_signals: bool = True,
+    ) -> None:
         if every_n_train_steps is not None and every_n_train_steps <= 0:
             raise ValueError(f"every_n_train_steps must be positive or null, got {every_n_train_steps}")
         self.every_n_train_steps = every_n_train_steps
@@ -107,8 +111,11 @@ class PreemptionCheckpoint(Callback):
         if self.stop_signal == signum:  # asked twice: stop now, without a checkpoint
             raise SystemExit(128 + signum)
         self.stop_signal = signum
-        log.warning("%s received: saving checkpoints/last.ckpt at the next training step, then exiting "
-                    "(send it again to exit at once)", signal.Signals(signum).name)
+        log.warning(
+            "%s received: saving checkpoints/last.ckpt at the next training step, then exiting "
+            "(send it again to exit at once)",
+            signal.Signals(signum).name,
+        )
 
     def _signals_on_any_rank(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[bool, int]:
         """(preemption signal, stop signal number or 0), the maximum over ranks."""
@@ -126,9 +133,14 @@ class PreemptionCheckpoint(Callback):
         ``log_every_n_steps`` steps. Every rank has the same global step, so they agree on when."""
         return trainer.world_size == 1 or trainer.global_step % max(1, trainer.log_every_n_steps) == 0
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
-        preempted, stop_signal = (self._signals_on_any_rank(trainer, pl_module)
-                                  if self._ranks_compare_signals_now(trainer) else (False, 0))
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
+    ) -> None:
+        preempted, stop_signal = (
+            self._signals_on_any_rank(trainer, pl_module)
+            if self._ranks_compare_signals_now(trainer)
+            else (False, 0)
+        )
         periodic = bool(self.every_n_train_steps) and trainer.global_step % self.every_n_train_steps == 0
         self._save_and_stop(trainer, preempted, stop_signal, periodic)
 
@@ -143,12 +155,16 @@ class PreemptionCheckpoint(Callback):
             return
         trainer.save_checkpoint(last_checkpoint_path(trainer))
         if preempted:
-            log.warning("preemption signal: saved %s at step %d", last_checkpoint_path(trainer), trainer.global_step)
+            log.warning(
+                "preemption signal: saved %s at step %d", last_checkpoint_path(trainer), trainer.global_step
+            )
             handler = self.previous_handler
             if callable(handler):
                 handler(self.signal_number, None)  # submitit: requeue, then exit on rank 0
             else:
-                raise SystemExit(f"stopped by signal {self.signal_number} after saving {last_checkpoint_path(trainer)}")
+                raise SystemExit(
+                    f"stopped by signal {self.signal_number} after saving {last_checkpoint_path(trainer)}"
+                )
         if stop_signal:
             self._stop(trainer, stop_signal, saved=True)
 
@@ -168,7 +184,12 @@ class PreemptionCheckpoint(Callback):
 
     def _stop(self, trainer: pl.Trainer, signum: int, saved: bool) -> None:
         self._restore_stop_handlers()
-        where = f"saved {last_checkpoint_path(trainer)} at step {trainer.global_step}" if saved else \
-            "training had finished (checkpoints/last.ckpt holds its end)"
-        log.warning("stopped by %s: %s; the same command continues the run", signal.Signals(signum).name, where)
+        where = (
+            f"saved {last_checkpoint_path(trainer)} at step {trainer.global_step}"
+            if saved
+            else "training had finished (checkpoints/last.ckpt holds its end)"
+        )
+        log.warning(
+            "stopped by %s: %s; the same command continues the run", signal.Signals(signum).name, where
+        )
         raise SystemExit(128 + signum)

@@ -30,7 +30,9 @@ class PhaseProgressBar(TQDMProgressBar):
         if self._leave:
             self.train_progress_bar = self.init_train_tqdm()
         self.train_progress_bar.reset(total=convert_inf(self.total_train_batches))
-        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch} ({sampling_phase(trainer)[1]})")
+        self.train_progress_bar.set_description(
+            f"Epoch {trainer.current_epoch} ({sampling_phase(trainer)[1]})"
+        )
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
         if self.has_dataloader_changed(dataloader_idx):

@@ -52,7 +52,9 @@ class CIFARSource:
         try:
             reader(str(self.root), train=True, download=True)
         except Exception as error:  # no network, a broken mirror
-            raise DatasetUnavailable(f"CIFAR-{self.variant} download into {self.root} failed: {error}") from error
+            raise DatasetUnavailable(
+                f"CIFAR-{self.variant} download into {self.root} failed: {error}"
+            ) from error
 
     def load(self) -> ImageSplits:
         self.prepare()
@@ -64,6 +66,13 @@ class CIFARSource:
         else:
             mean, std = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
         return ImageSplits(
-            hwc_to_chw(train.data), torch.tensor(train.targets), hwc_to_chw(test.data), torch.tensor(test.targets),
-            class_names=list(train.classes), mean=mean, std=std, train_pad=4, train_flip=True,
+            hwc_to_chw(train.data),
+            torch.tensor(train.targets),
+            hwc_to_chw(test.data),
+            torch.tensor(test.targets),
+            class_names=list(train.classes),
+            mean=mean,
+            std=std,
+            train_pad=4,
+            train_flip=True,
         )

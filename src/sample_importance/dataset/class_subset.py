@@ -38,7 +38,9 @@ class WithoutClasses:
             elif str(item) in class_names:
                 labels.append(class_names.index(str(item)))
             else:
-                raise ConfigError(f"dataset.source.exclude: no class {item!r}; the classes are {', '.join(class_names)}")
+                raise ConfigError(
+                    f"dataset.source.exclude: no class {item!r}; the classes are {', '.join(class_names)}"
+                )
         return sorted(set(labels))
 
     def load(self):
@@ -50,6 +52,9 @@ class WithoutClasses:
         train_keep = renumber[splits.train_labels] >= 0
         test_keep = renumber[splits.test_labels] >= 0
         selected = splits.select(train_keep, test_keep)
-        return replace(selected, train_labels=renumber[selected.train_labels],
-                       test_labels=renumber[selected.test_labels],
-                       class_names=[splits.class_names[c] for c in kept])
+        return replace(
+            selected,
+            train_labels=renumber[selected.train_labels],
+            test_labels=renumber[selected.test_labels],
+            class_names=[splits.class_names[c] for c in kept],
+        )

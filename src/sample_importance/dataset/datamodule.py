@@ -1,4 +1,4 @@
-"""The DataModule: one source, its subsets, imbalance, policies and pruning, and the run's one IndexSampler."""
+"""The DataModule: one source, its subsets, imbalance, policies and pruning, and the one IndexSampler."""
 
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ IMBALANCE_KEYS = ("class_fraction", "replication", "seed")
 
 
 def check_dataset_settings(train_samples_per_class, test_samples_per_class, imbalance, num_workers) -> None:
-    for key, value in (("train_samples_per_class", train_samples_per_class),
-                       ("test_samples_per_class", test_samples_per_class)):
+    for key, value in (
+        ("train_samples_per_class", train_samples_per_class),
+        ("test_samples_per_class", test_samples_per_class),
+    ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"dataset.{key} must be null (all) or an integer >= 1, got {value!r}")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -39,8 +41,10 @@ def check_dataset_settings(train_samples_per_class, test_samples_per_class, imba
     if imbalance is None:
         return
     if not isinstance(imbalance, Mapping) or any(key not in imbalance for key in IMBALANCE_KEYS):
-        raise ConfigError(f"dataset.imbalance must be null or {{class_fraction: F, replication: R, seed: S}} "
-                          f"(optionally with policies: [...]), got {imbalance!r}")
+        raise ConfigError(
+            f"dataset.imbalance must be null or {{class_fraction: F, replication: R, seed: S}} "
+            f"(optionally with policies: [...]), got {imbalance!r}"
+        )
     fraction, replication = imbalance["class_fraction"], imbalance["replication"]
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
         raise ConfigError(f"dataset.imbalance.class_fraction must be in (0, 1], got {fraction!r}")
@@ -132,8 +136,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed = seed
         self.augmentation_policies = list(augmentation_policies) if augmentation_policies else None
         if self.augmentation_policies and self.imbalance:
-            raise ConfigError("dataset.augmentation_policies and dataset.imbalance cannot be combined: "
-                              "pick one")
+            raise ConfigError(
+                "dataset.augmentation_policies and dataset.imbalance cannot be combined: pick one"
+            )
         if self.augmentation_policies:
             check_policies(self.augmentation_policies, "dataset.augmentation_policies")
         if self.imbalance and self.imbalance.get("policies") is not None:
@@ -144,9 +149,16 @@ class ImageDataModule(pl.LightningDataModule):
         self.on_device = on_device  # "auto" is decided in setup, once the kind of data is known
         if self.on_device is True and num_workers:
             raise ConfigError(f"dataset.on_device=true needs dataset.num_workers=0, got {num_workers}")
-        self.pruning = (Pruning(prune_scores_file, prune_fraction, prune_scores_order, prune_extra_iterations)
-                        if prune_scores_file is not None else None)
-        self.in_channels, self.image_size, self.num_classes = source.in_channels, source.image_size, source.num_classes
+        self.pruning = (
+            Pruning(prune_scores_file, prune_fraction, prune_scores_order, prune_extra_iterations)
+            if prune_scores_file is not None
+            else None
+        )
+        self.in_channels, self.image_size, self.num_classes = (
+            source.in_channels,
+            source.image_size,
+            source.num_classes,
+        )
         self.class_names: list[str] = []
         self.augmented_classes: list[int] = []
         self.policy_names: list[str] = []
@@ -170,8 +182,10 @@ class ImageDataModule(pl.LightningDataModule):
         test_keep = balanced_subset(splits.test_labels, self.test_samples_per_class, self.subset_seed)
         policy_names = self.augmentation_policies or (self.imbalance or {}).get("policies")
         if self.on_device is True and (policy_names or not splits.in_memory):
-            raise ConfigError("dataset.on_device=true works for in-memory datasets (digits, Fashion-MNIST, "
-                              "CIFAR) without augmentation policies; set dataset.on_device=false or auto")
+            raise ConfigError(
+                "dataset.on_device=true works for in-memory datasets (digits, Fashion-MNIST, "
+                "CIFAR) without augmentation policies; set dataset.on_device=false or auto"
+            )
         if self.on_device == "auto":
             self.on_device = splits.in_memory and not policy_names
         if self.on_device:
@@ -179,19 +193,25 @@ class ImageDataModule(pl.LightningDataModule):
         policies = PolicySet(policy_names or ["standard"])
         origin, copy = keep, torch.zeros(len(keep), dtype=torch.long)  # of the images the table refers to
         if self.imbalance:
-            self.augmented_classes = choose_classes(splits.num_classes, self.imbalance["class_fraction"],
-                                                    self.imbalance["seed"])
+            self.augmented_classes = choose_classes(
+                splits.num_classes, self.imbalance["class_fraction"], self.imbalance["seed"]
+            )
         if self.augmentation_policies:
             table = policy_data.every_image_under_every_policy(len(keep), len(policies))
         elif self.imbalance and not policy_names and splits.in_memory:
             # the copies are stored images, each with a shift drawn once (variants.py)
-            splits, copies = splits.fixed_copies(keep, self.augmented_classes, self.imbalance["replication"],
-                                                 self.imbalance["seed"])
+            splits, copies = splits.fixed_copies(
+                keep, self.augmented_classes, self.imbalance["replication"], self.imbalance["seed"]
+            )
             origin, copy, keep = keep[copies.origin], copies.copy, torch.arange(len(copies.labels))
             table = policy_data.single_copies(len(keep))
         elif self.imbalance:
-            table = policy_data.replicated_classes(splits.train_labels[keep], self.augmented_classes,
-                                                   self.imbalance["replication"], len(policies))
+            table = policy_data.replicated_classes(
+                splits.train_labels[keep],
+                self.augmented_classes,
+                self.imbalance["replication"],
+                len(policies),
+            )
         else:
             table = policy_data.single_copies(len(keep))
         self.policy_names = policies.names if policy_names else []
@@ -199,11 +219,15 @@ class ImageDataModule(pl.LightningDataModule):
         self.train_origin, self.train_copy = origin[table.origin], copy[table.origin] + table.copy
         self.train_policy = table.policy
         self.train_set, self.score_set, self.test_set = splits.datasets(
-            keep, test_keep, table, policies, self.augment, self.score_with_policies)
+            keep, test_keep, table, policies, self.augment, self.score_with_policies
+        )
         log.info(
             "dataset: %d training samples (%s) from %d images%s, %d test samples; augmented classes: %s",
-            len(self.train_set), torch.bincount(self.train_set.labels, minlength=splits.num_classes).tolist(),
-            len(keep), f" under policies {policies.names}" if policy_names else "", len(self.test_set),
+            len(self.train_set),
+            torch.bincount(self.train_set.labels, minlength=splits.num_classes).tolist(),
+            len(keep),
+            f" under policies {policies.names}" if policy_names else "",
+            len(self.test_set),
             self.augmented_classes or "none",
         )
         if self.pruning is not None:
@@ -218,12 +242,19 @@ class ImageDataModule(pl.LightningDataModule):
             path = Path(trainer.default_root_dir) / PRUNED_SAMPLES
             path.parent.mkdir(parents=True, exist_ok=True)
             torch_save(self.pruning.record(), path)
-        log.info("pruned %d of %d training samples (the lowest %.0f%% by %s); training on %d",
-                 len(self.pruning.pruned), self.pruning.num_full, 100 * self.pruning.fraction,
-                 self.pruning.scores_file, len(kept))
+        log.info(
+            "pruned %d of %d training samples (the lowest %.0f%% by %s); training on %d",
+            len(self.pruning.pruned),
+            self.pruning.num_full,
+            100 * self.pruning.fraction,
+            self.pruning.scores_file,
+            len(kept),
+        )
         if self.pruning.extra_iterations is None:
-            log.warning("the scores file does not say how many training iterations it cost; set "
-                        "dataset.prune_extra_iterations=... so the report can count them")
+            log.warning(
+                "the scores file does not say how many training iterations it cost; set "
+                "dataset.prune_extra_iterations=... so the report can count them"
+            )
 
     @property
     def num_train(self) -> int:
@@ -258,7 +289,9 @@ class ImageDataModule(pl.LightningDataModule):
     def per_device_batch_size(self) -> int:
         world, _ = self._world()
         if self.batch_size % world:
-            raise ConfigError(f"schedule.batch_size={self.batch_size} is not divisible by the {world} DDP ranks")
+            raise ConfigError(
+                f"schedule.batch_size={self.batch_size} is not divisible by the {world} DDP ranks"
+            )
         return self.batch_size // world
 
     def train_sampler(self) -> IndexSampler:
@@ -266,9 +299,11 @@ class ImageDataModule(pl.LightningDataModule):
         if self.sampler is None:
             world, rank = self._world()
             if math.ceil(self.num_train / world) < self.per_device_batch_size():
-                raise UserError(f"{self.num_train} training sample{'s' if self.num_train != 1 else ''}, fewer than "
-                                f"one batch of {self.batch_size}: "
-                                f"every epoch would train 0 steps (lower schedule.batch_size)")
+                raise UserError(
+                    f"{self.num_train} training sample{'s' if self.num_train != 1 else ''}, fewer than "
+                    f"one batch of {self.batch_size}: "
+                    f"every epoch would train 0 steps (lower schedule.batch_size)"
+                )
             self.sampler = IndexSampler(self.num_train, num_replicas=world, rank=rank, seed=self.seed)
             if self._pending_sampler_state is not None:
                 self.sampler.load_state_dict(self._pending_sampler_state)
@@ -276,7 +311,9 @@ class ImageDataModule(pl.LightningDataModule):
         return self.sampler
 
     def place_on_device(self, device=None) -> None:
-        """With ``on_device``: move the data to ``device`` (default: the trainer's; without a trainer, where it is), once."""
+        """With ``on_device``: move the data to ``device``, once.
+
+        The default device is the trainer's; without a trainer, the data stays where it is."""
         if not self.on_device:
             return
         if device is None:
@@ -305,9 +342,15 @@ class ImageDataModule(pl.LightningDataModule):
                 sampler.resume_mid_epoch(sampler.epoch, batches.current.ready * self.per_device_batch_size())
         # Draws, not bare indices: each batch's augmentation is seeded by its place in the run.
         return DataLoader(
-            self.train_set, batch_size=self.per_device_batch_size(), sampler=TrainingDraws(sampler), drop_last=True,
-            collate_fn=collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-            generator=self.loader_generator(), worker_init_fn=self.worker_init_fn(),
+            self.train_set,
+            batch_size=self.per_device_batch_size(),
+            sampler=TrainingDraws(sampler),
+            drop_last=True,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            generator=self.loader_generator(),
+            worker_init_fn=self.worker_init_fn(),
         )
 
     def worker_init_fn(self):
@@ -320,9 +363,16 @@ class ImageDataModule(pl.LightningDataModule):
 
     def _eval_loader(self, dataset, sampler=None) -> DataLoader:
         self.place_on_device()
-        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=sampler, shuffle=False,
-                          collate_fn=collate, num_workers=self.num_workers, generator=self.loader_generator(),
-                          worker_init_fn=self.worker_init_fn())
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            sampler=sampler,
+            shuffle=False,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            generator=self.loader_generator(),
+            worker_init_fn=self.worker_init_fn(),
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.test_set)  # the paper tracks test accuracy over training
@@ -334,7 +384,11 @@ class ImageDataModule(pl.LightningDataModule):
         """Every training sample, un-augmented, this rank's shard (gathered by index afterwards)."""
         self.place_on_device()  # before reading score_set: moving replaces it
         world, rank = self._world()
-        sampler = DistributedSampler(self.score_set, world, rank, shuffle=False, drop_last=False) if world > 1 else None
+        sampler = (
+            DistributedSampler(self.score_set, world, rank, shuffle=False, drop_last=False)
+            if world > 1
+            else None
+        )
         return self._eval_loader(self.score_set, sampler)
 
     # -- checkpoint ---------------------------------------------------------------------
@@ -348,8 +402,10 @@ class ImageDataModule(pl.LightningDataModule):
         saved = state.get("kept_from_full")
         kept = None if self.pruning is None else self.pruning.kept_from_full
         if saved is not None and kept is not None and not torch.equal(saved, kept):
-            raise UserError(f"dataset.prune_scores_file={self.pruning.scores_file} prunes other samples than "
-                            f"the checkpoint's run: resume with the same scores file and prune_fraction")
+            raise UserError(
+                f"dataset.prune_scores_file={self.pruning.scores_file} prunes other samples than "
+                f"the checkpoint's run: resume with the same scores file and prune_fraction"
+            )
         if state.get("sampler") is None:
             return
         if self.sampler is not None:

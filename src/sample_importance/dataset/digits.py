@@ -32,6 +32,13 @@ class DigitsSource:
             members = members[torch.randperm(len(members), generator=generator)]
             test_mask[members[: round(len(members) * self.test_fraction)]] = True
         return ImageSplits(
-            images[~test_mask], labels[~test_mask], images[test_mask], labels[test_mask],
-            class_names=[str(d) for d in range(10)], mean=(0.3,), std=(0.38,), train_pad=1, train_flip=False,
+            images[~test_mask],
+            labels[~test_mask],
+            images[test_mask],
+            labels[test_mask],
+            class_names=[str(d) for d in range(10)],
+            mean=(0.3,),
+            std=(0.38,),
+            train_pad=1,
+            train_flip=False,
         )

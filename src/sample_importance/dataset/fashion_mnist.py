@@ -22,7 +22,12 @@ from sample_importance.errors import DatasetUnavailable
 
 log = logging.getLogger(__name__)
 
-FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -64,7 +69,10 @@ def try_debian_package(root: Path) -> str | None:
     target = raw_folder(root)
     target.mkdir(parents=True, exist_ok=True)
     for name in FILES:
-        with gzip.open(DEBIAN_DIR / f"{name}.gz", "rb") as source, open(target / f"{name}.part", "wb") as sink:
+        with (
+            gzip.open(DEBIAN_DIR / f"{name}.gz", "rb") as source,
+            open(target / f"{name}.part", "wb") as sink,
+        ):
             shutil.copyfileobj(source, sink)
         (target / f"{name}.part").rename(target / name)
     return None
@@ -109,13 +117,20 @@ class FashionMNISTSource:
         train = FashionMNIST(str(self.root), train=True, download=False)
         test = FashionMNIST(str(self.root), train=False, download=False)
         return ImageSplits(
-            hwc_to_chw(train.data), train.targets.long(), hwc_to_chw(test.data), test.targets.long(),
-            class_names=list(train.classes), mean=(0.2860,), std=(0.3530,), train_pad=2, train_flip=False,
+            hwc_to_chw(train.data),
+            train.targets.long(),
+            hwc_to_chw(test.data),
+            test.targets.long(),
+            class_names=list(train.classes),
+            mean=(0.2860,),
+            std=(0.3530,),
+            train_pad=2,
+            train_flip=False,
         )
 
 
 def main() -> None:
-    """``python -m sample_importance.dataset.fashion_mnist [ROOT]``: fetch the files (used by ``make train``)."""
+    """``python -m sample_importance.dataset.fashion_mnist [ROOT]``: fetch the files (for ``make train``)."""
     import sys
 
     root = sys.argv[1] if len(sys.argv) > 1 else "data"

@@ -68,32 +68,60 @@ class FileSplits:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def select(self, train_keep: torch.Tensor, test_keep: torch.Tensor) -> "FileSplits":
+    def select(self, train_keep: torch.Tensor, test_keep: torch.Tensor) -> FileSplits:
         """The files (and labels) where the boolean masks are true."""
-        return replace(self, train_files=[f for f, k in zip(self.train_files, train_keep.tolist()) if k],
-                       train_labels=self.train_labels[train_keep],
-                       test_files=[f for f, k in zip(self.test_files, test_keep.tolist()) if k],
-                       test_labels=self.test_labels[test_keep])
+        return replace(
+            self,
+            train_files=[f for f, k in zip(self.train_files, train_keep.tolist()) if k],
+            train_labels=self.train_labels[train_keep],
+            test_files=[f for f, k in zip(self.test_files, test_keep.tolist()) if k],
+            test_labels=self.test_labels[test_keep],
+        )
 
-    def datasets(self, keep: torch.Tensor, test_keep: torch.Tensor, table: SampleTable, policies: PolicySet,
-                 augment: bool = True, score_with_policies: bool = True):
+    def datasets(
+        self,
+        keep: torch.Tensor,
+        test_keep: torch.Tensor,
+        table: SampleTable,
+        policies: PolicySet,
+        augment: bool = True,
+        score_with_policies: bool = True,
+    ):
         """(train, scoring, test) datasets; ``table`` refers to the kept training files by position."""
         train_files = [self.train_files[i] for i in keep.tolist()]
-        train = FileImageDataset(train_files, self.train_labels[keep], table, policies, self.views,
-                                 "train" if augment else "train_centre", score_with_policies)
+        train = FileImageDataset(
+            train_files,
+            self.train_labels[keep],
+            table,
+            policies,
+            self.views,
+            "train" if augment else "train_centre",
+            score_with_policies,
+        )
         test_files = [self.test_files[i] for i in test_keep.tolist()]
-        test = FileImageDataset(test_files, self.test_labels[test_keep], single_copies(len(test_files)),
-                                PolicySet(["standard"]), self.views, "test")
+        test = FileImageDataset(
+            test_files,
+            self.test_labels[test_keep],
+            single_copies(len(test_files)),
+            PolicySet(["standard"]),
+            self.views,
+            "test",
+        )
         return train, train.scoring_view(), test
 
 
-def list_split(folder: Path, class_names: list[str] | None = None) -> tuple[list[str], torch.Tensor, list[str]]:
+def list_split(
+    folder: Path, class_names: list[str] | None = None
+) -> tuple[list[str], torch.Tensor, list[str]]:
     """Files and labels of one split folder; ``class_names`` fixes the numbering (the training split's)."""
     found = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     if class_names is None:
         class_names = found
     elif set(found) - set(class_names):
-        raise DatasetUnavailable(f"{folder} has class folders the training split lacks: {sorted(set(found) - set(class_names))[:3]}")
+        raise DatasetUnavailable(
+            f"{folder} has class folders the training split lacks: "
+            f"{sorted(set(found) - set(class_names))[:3]}"
+        )
     files, labels = [], []
     for label, name in enumerate(class_names):
         if not (folder / name).is_dir():
@@ -118,16 +146,35 @@ class ImageFolderSource:
         export_from: an in-memory source to write into ``root`` when it is empty.
     """
 
-    def __init__(self, root: str, num_classes: int, train_dir: str = "train", test_dir: str = "val",
-                 image_size: int = 224, resize_size: int = 256, crop_scale=(0.08, 1.0), flip: bool = True,
-                 in_channels: int = 3, mean=IMAGENET_MEAN, std=IMAGENET_STD, export_from=None) -> None:
+    def __init__(
+        self,
+        root: str,
+        num_classes: int,
+        train_dir: str = "train",
+        test_dir: str = "val",
+        image_size: int = 224,
+        resize_size: int = 256,
+        crop_scale=(0.08, 1.0),
+        flip: bool = True,
+        in_channels: int = 3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        export_from=None,
+    ) -> None:
         self.root = Path(root)
         self.train_dir, self.test_dir = train_dir, test_dir
         self.num_classes = int(num_classes)
         self.in_channels = int(in_channels)
         self.image_size = int(image_size)
-        self.views = FileViews(self.in_channels, self.image_size, int(resize_size),
-                               (float(crop_scale[0]), float(crop_scale[1])), bool(flip), tuple(mean), tuple(std))
+        self.views = FileViews(
+            self.in_channels,
+            self.image_size,
+            int(resize_size),
+            (float(crop_scale[0]), float(crop_scale[1])),
+            bool(flip),
+            tuple(mean),
+            tuple(std),
+        )
         if len(self.views.mean) != self.in_channels or len(self.views.std) != self.in_channels:
             raise ValueError(f"mean and std need {self.in_channels} values, got {list(mean)} and {list(std)}")
         self.export_from = export_from
@@ -150,30 +197,45 @@ class ImageFolderSource:
         train_files, train_labels, class_names = list_split(self.root / self.train_dir)
         test_files, test_labels, _ = list_split(self.root / self.test_dir, class_names)
         if len(class_names) != self.num_classes:
-            raise DatasetUnavailable(f"{self.root / self.train_dir} has {len(class_names)} class folders, "
-                                     f"dataset.source.num_classes says {self.num_classes}")
+            raise DatasetUnavailable(
+                f"{self.root / self.train_dir} has {len(class_names)} class folders, "
+                f"dataset.source.num_classes says {self.num_classes}"
+            )
         if not train_files or not test_files:
-            raise DatasetUnavailable(f"no image files under {self.root / self.train_dir} or {self.root / self.test_dir}")
+            raise DatasetUnavailable(
+                f"no image files under {self.root / self.train_dir} or {self.root / self.test_dir}"
+            )
         return FileSplits(train_files, train_labels, test_files, test_labels, class_names, self.views)
 
 
 def export_png_tree(splits, root: Path, train_dir: str, test_dir: str) -> None:
-    """Write in-memory splits as ``root/<split>/<class>/<n>.png``, all at once (a half-written tree never shows)."""
+    """Write in-memory splits as ``root/<split>/<class>/<n>.png``, all at once.
+
+    A half-written tree never shows."""
     from PIL import Image
 
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        for split, images, labels in ((train_dir, splits.train_images, splits.train_labels),
-                                      (test_dir, splits.test_images, splits.test_labels)):
+        for split, images, labels in (
+            (train_dir, splits.train_images, splits.train_labels),
+            (test_dir, splits.test_images, splits.test_labels),
+        ):
             for n, (image, label) in enumerate(zip(images, labels.tolist())):
                 folder = staging / split / splits.class_names[label]
                 folder.mkdir(parents=True, exist_ok=True)
                 array = image.permute(1, 2, 0).numpy()
-                Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(folder / f"{n:06d}.png")
+                Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(
+                    folder / f"{n:06d}.png"
+                )
         staging.rename(root)
-        log.info("wrote an ImageFolder tree of %d + %d images to %s", len(splits.train_labels), len(splits.test_labels), root)
+        log.info(
+            "wrote an ImageFolder tree of %d + %d images to %s",
+            len(splits.train_labels),
+            len(splits.test_labels),
+            root,
+        )
     except OSError:
         if not (root / train_dir).is_dir():  # another process finished first: keep its tree
             raise
@@ -194,8 +256,16 @@ class FileImageDataset(Dataset):
             index when ``score_with_policies``) or "test" (centre crop only).
     """
 
-    def __init__(self, files: list[str], labels: torch.Tensor, table: SampleTable, policies: PolicySet,
-                 views: FileViews, view: str = "train", score_with_policies: bool = True) -> None:
+    def __init__(
+        self,
+        files: list[str],
+        labels: torch.Tensor,
+        table: SampleTable,
+        policies: PolicySet,
+        views: FileViews,
+        view: str = "train",
+        score_with_policies: bool = True,
+    ) -> None:
         if view not in ("train", "train_centre", "score", "test"):
             raise ValueError(f"view must be train, train_centre, score or test, got {view!r}")
         self.files = files
@@ -213,14 +283,15 @@ class FileImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.table)
 
-    def _like(self, table: SampleTable, view: str) -> "FileImageDataset":
-        return FileImageDataset(self.files, self.stored_labels, table, self.policies, self.views, view,
-                                self.score_with_policies)
+    def _like(self, table: SampleTable, view: str) -> FileImageDataset:
+        return FileImageDataset(
+            self.files, self.stored_labels, table, self.policies, self.views, view, self.score_with_policies
+        )
 
-    def scoring_view(self) -> "FileImageDataset":
+    def scoring_view(self) -> FileImageDataset:
         return self._like(self.table, "score")
 
-    def subset(self, positions: torch.Tensor) -> "FileImageDataset":
+    def subset(self, positions: torch.Tensor) -> FileImageDataset:
         return self._like(self.table.rows(torch.as_tensor(positions, dtype=torch.long)), self.view)
 
     def geometry(self):

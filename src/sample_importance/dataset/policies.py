@@ -21,7 +21,13 @@ from collections.abc import Callable, Sequence
 import torch
 
 PAPER_CIFAR_POLICIES = ("standard", "standard", "autoaugment_cifar10", "randaugment", "trivialaugment_wide")
-PAPER_IMAGENET_POLICIES = ("standard", "colorjitter", "autoaugment_imagenet", "randaugment_a3", "trivialaugment_wide")
+PAPER_IMAGENET_POLICIES = (
+    "standard",
+    "colorjitter",
+    "autoaugment_imagenet",
+    "randaugment_a3",
+    "trivialaugment_wide",
+)
 
 
 def _extra_operations() -> dict[str, Callable[[], Callable | None]]:
@@ -51,7 +57,9 @@ def check_policies(names: Sequence[str], key: str) -> list[str]:
         raise ConfigError(f"{key} must name at least one augmentation policy")
     unknown = [name for name in names if name not in _extra_operations()]
     if unknown:
-        raise ConfigError(f"{key}: unknown augmentation policy {unknown[0]!r}; known: {', '.join(policy_names())}")
+        raise ConfigError(
+            f"{key}: unknown augmentation policy {unknown[0]!r}; known: {', '.join(policy_names())}"
+        )
     return names
 
 
@@ -102,7 +110,9 @@ class PolicySet:
             torch.manual_seed(seed)
             return operation(image)
 
-    def apply(self, images: torch.Tensor, policies: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
+    def apply(
+        self, images: torch.Tensor, policies: torch.Tensor, seeds: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """A batch (uint8, N x C x H x W) with every sample's extra operation; ``seeds`` fix the draws."""
         needs = [j for j, p in enumerate(policies.tolist()) if self.operations[p] is not None]
         if not needs:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import torch
 
 
-
 @dataclass
 class SampleTable:
     """One row per training sample, in index order."""
@@ -34,7 +33,7 @@ class SampleTable:
     def __len__(self) -> int:
         return len(self.origin)
 
-    def rows(self, positions: torch.Tensor) -> "SampleTable":
+    def rows(self, positions: torch.Tensor) -> SampleTable:
         return SampleTable(self.origin[positions], self.policy[positions], self.copy[positions])
 
 
@@ -51,7 +50,9 @@ def every_image_under_every_policy(num_images: int, num_policies: int) -> Sample
     return SampleTable(origin, policy, policy.clone())
 
 
-def replicated_classes(labels: torch.Tensor, classes: list[int], replication: int, num_policies: int) -> SampleTable:
+def replicated_classes(
+    labels: torch.Tensor, classes: list[int], replication: int, num_policies: int
+) -> SampleTable:
     """Every image once (copy 0, policy 0), then copies 1..replication-1 of the chosen classes' images.
 
     Copy k uses policy ``k % num_policies``: with the paper's 5 policies, A=5 uses each once and

@@ -69,17 +69,23 @@ class Pruning:
         from sample_importance.sampler.weights_file import check_file_order
 
         if not self.scores_file or str(self.scores_file) in REQUIRED:
-            raise ConfigError("dataset.prune_scores_file is required: a .npy or .pt with one score per "
-                              "training sample")
+            raise ConfigError(
+                "dataset.prune_scores_file is required: a .npy or .pt with one score per training sample"
+            )
         self.scores_file = str(self.scores_file)
         if self.fraction is not None and (not is_number(self.fraction) or not 0 <= self.fraction < 1):
-            raise ConfigError(f"dataset.prune_fraction must be null or a number in [0, 1), "
-                              f"got {self.fraction!r}")
-        if self.extra_iterations is not None and (not isinstance(self.extra_iterations, int)
-                                                  or isinstance(self.extra_iterations, bool)
-                                                  or self.extra_iterations < 0):
-            raise ConfigError(f"dataset.prune_extra_iterations must be null or an integer >= 0, "
-                              f"got {self.extra_iterations!r}")
+            raise ConfigError(
+                f"dataset.prune_fraction must be null or a number in [0, 1), got {self.fraction!r}"
+            )
+        if self.extra_iterations is not None and (
+            not isinstance(self.extra_iterations, int)
+            or isinstance(self.extra_iterations, bool)
+            or self.extra_iterations < 0
+        ):
+            raise ConfigError(
+                f"dataset.prune_extra_iterations must be null or an integer >= 0, "
+                f"got {self.extra_iterations!r}"
+            )
         self.scores_order = check_file_order("dataset.prune_scores_order", self.scores_order)
 
     def choose(self, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -88,7 +94,9 @@ class Pruning:
 
         key = "dataset.prune_scores_file"
         values, record = load_values(self.scores_file, key)
-        scores, record = align_to_training_set(values, record, labels, self.scores_file, key, self.scores_order)
+        scores, record = align_to_training_set(
+            values, record, labels, self.scores_file, key, self.scores_order
+        )
         if self.fraction is None:
             self.fraction = DEFAULT_PRUNE_FRACTION.get(num_classes, FALLBACK_PRUNE_FRACTION)
         kept, pruned = lowest_scoring(scores, self.fraction)
@@ -102,11 +110,20 @@ class Pruning:
 
     def record(self) -> dict:
         """What ``pruned_samples.pt`` holds."""
-        return {"kept_from_full": self.kept_from_full, "pruned": self.pruned, "score": self.scores,
-                "prune_fraction": self.fraction, "scores_file": str(Path(self.scores_file).resolve())}
+        return {
+            "kept_from_full": self.kept_from_full,
+            "pruned": self.pruned,
+            "score": self.scores,
+            "prune_fraction": self.fraction,
+            "scores_file": str(Path(self.scores_file).resolve()),
+        }
 
     def summary(self) -> dict:
-        return {"scores_file": self.scores_file, "prune_fraction": self.fraction, "num_full": self.num_full,
-                "num_pruned": None if self.pruned is None else len(self.pruned),
-                "extra_iterations": self.extra_iterations,
-                "scores": {k: v for k, v in self.scores_record.items() if k != "extra_iterations"}}
+        return {
+            "scores_file": self.scores_file,
+            "prune_fraction": self.fraction,
+            "num_full": self.num_full,
+            "num_pruned": None if self.pruned is None else len(self.pruned),
+            "extra_iterations": self.extra_iterations,
+            "scores": {k: v for k, v in self.scores_record.items() if k != "extra_iterations"},
+        }

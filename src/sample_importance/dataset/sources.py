@@ -36,29 +36,63 @@ class ImageSplits:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def select(self, train_keep: torch.Tensor, test_keep: torch.Tensor) -> "ImageSplits":
+    def select(self, train_keep: torch.Tensor, test_keep: torch.Tensor) -> ImageSplits:
         """The images (and labels) where the boolean masks are true."""
-        return replace(self, train_images=self.train_images[train_keep],
-                       train_labels=self.train_labels[train_keep], test_images=self.test_images[test_keep],
-                       test_labels=self.test_labels[test_keep])
+        return replace(
+            self,
+            train_images=self.train_images[train_keep],
+            train_labels=self.train_labels[train_keep],
+            test_images=self.test_images[test_keep],
+            test_labels=self.test_labels[test_keep],
+        )
 
-    def fixed_copies(self, keep: torch.Tensor, classes: list[int], replication: int,
-                     seed: int) -> tuple["ImageSplits", Replicated]:
+    def fixed_copies(
+        self, keep: torch.Tensor, classes: list[int], replication: int, seed: int
+    ) -> tuple[ImageSplits, Replicated]:
         """The kept training images with ``replication - 1`` fixed shifted copies of ``classes``' images
         (``variants.replicate_classes``) as the new training split."""
-        copies = replicate_classes(self.train_images[keep], self.train_labels[keep], classes, replication,
-                                   RandomShift(self.train_pad, self.train_flip), seed)
+        copies = replicate_classes(
+            self.train_images[keep],
+            self.train_labels[keep],
+            classes,
+            replication,
+            RandomShift(self.train_pad, self.train_flip),
+            seed,
+        )
         return replace(self, train_images=copies.images, train_labels=copies.labels), copies
 
-    def datasets(self, keep: torch.Tensor, test_keep: torch.Tensor, table: SampleTable, policies: PolicySet,
-                 augment: bool = True, score_with_policies: bool = True):
+    def datasets(
+        self,
+        keep: torch.Tensor,
+        test_keep: torch.Tensor,
+        table: SampleTable,
+        policies: PolicySet,
+        augment: bool = True,
+        score_with_policies: bool = True,
+    ):
         """(train, scoring, test) datasets; ``table`` refers to the kept training images by position."""
         standard = RandomShift(self.train_pad, self.train_flip) if augment else None
-        train = TensorImageDataset(self.train_images[keep], self.train_labels[keep], table, policies,
-                                   self.mean, self.std, standard, "train", score_with_policies)
-        test = TensorImageDataset(self.test_images[test_keep], self.test_labels[test_keep],
-                                  single_copies(len(test_keep)), PolicySet(["standard"]), self.mean, self.std,
-                                  None, "test")
+        train = TensorImageDataset(
+            self.train_images[keep],
+            self.train_labels[keep],
+            table,
+            policies,
+            self.mean,
+            self.std,
+            standard,
+            "train",
+            score_with_policies,
+        )
+        test = TensorImageDataset(
+            self.test_images[test_keep],
+            self.test_labels[test_keep],
+            single_copies(len(test_keep)),
+            PolicySet(["standard"]),
+            self.mean,
+            self.std,
+            None,
+            "test",
+        )
         return train, train.scoring_view(), test
 
 

@@ -56,7 +56,9 @@ class RandomShift:
 
 
 class BatchedDataset(Dataset):
-    """A dataset defined by ``batch(index, generator) -> (images, labels, index)``; single items are batches of one.
+    """A dataset defined by ``batch(index, generator) -> (images, labels, index)``.
+
+    Single items are batches of one.
 
     The training loader asks for ``Draw`` tuples (``index_sampler.TrainingDraws``): the batch is
     then augmented from a generator seeded by its first draw's place in the run. Bare indices
@@ -96,9 +98,18 @@ class TensorImageDataset(BatchedDataset):
         score_with_policies: see ``view``.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, table: SampleTable, policies: PolicySet,
-                 mean, std, standard: RandomShift | None = None, view: str = "train",
-                 score_with_policies: bool = True) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        table: SampleTable,
+        policies: PolicySet,
+        mean,
+        std,
+        standard: RandomShift | None = None,
+        view: str = "train",
+        score_with_policies: bool = True,
+    ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
         if len(images) != len(labels):
@@ -122,29 +133,34 @@ class TensorImageDataset(BatchedDataset):
     def __len__(self) -> int:
         return len(self.table)
 
-    def _like(self, **changes) -> "TensorImageDataset":
+    def _like(self, **changes) -> TensorImageDataset:
         like = copy.copy(self)  # shares the tensors, wherever they are
         like.__dict__.update(changes)
         return like
 
-    def scoring_view(self) -> "TensorImageDataset":
+    def scoring_view(self) -> TensorImageDataset:
         """The same samples (same indices) as the scoring pass sees them."""
         return self._like(view="score")
 
-    def subset(self, positions: torch.Tensor) -> "TensorImageDataset":
+    def subset(self, positions: torch.Tensor) -> TensorImageDataset:
         """The samples at ``positions``, renumbered 0..len-1 (data pruning)."""
         positions = torch.as_tensor(positions, dtype=torch.long)
         table = self.table.rows(positions)
         origin, labels = table.origin.to(self.device), self.labels[positions]
-        return self._like(table=table, labels=labels, batch_labels=labels.to(self.device), origin=origin,
-                          images=SampleImages(self.stored_images, origin))
+        return self._like(
+            table=table,
+            labels=labels,
+            batch_labels=labels.to(self.device),
+            origin=origin,
+            images=SampleImages(self.stored_images, origin),
+        )
 
     @property
     def device(self) -> torch.device:
         return self.stored_images.device
 
-    def to(self, device) -> "TensorImageDataset":
-        """Make batches on ``device`` (in place): images, normalisation and a copy of the labels move there."""
+    def to(self, device) -> TensorImageDataset:
+        """Make batches on ``device`` (in place): images, normalisation and a copy of the labels go there."""
         self.stored_images, self.batch_labels = self.stored_images.to(device), self.labels.to(device)
         self.mean, self.std, self.origin = self.mean.to(device), self.std.to(device), self.origin.to(device)
         self.images = SampleImages(self.stored_images, self.origin)
@@ -158,8 +174,9 @@ class TensorImageDataset(BatchedDataset):
                 images = self.standard(images, generator)
             if self.policies.has_operations:
                 # with a generator (a training batch), each sample's policy draw is seeded from it too
-                seeds = None if generator is None else torch.randint(0, 2**62, (len(index),),
-                                                                      generator=generator)
+                seeds = (
+                    None if generator is None else torch.randint(0, 2**62, (len(index),), generator=generator)
+                )
                 images = self.policies.apply(images, self.table.policy[index.cpu()], seeds=seeds)
         elif self.view == "score" and self.score_with_policies and self.policies.has_operations:
             images = self.policies.apply(images, self.table.policy[index.cpu()], seeds=index.cpu())

@@ -45,7 +45,12 @@ class Replicated:
 
 
 def replicate_classes(
-    images: torch.Tensor, labels: torch.Tensor, classes: list[int], replication: int, augment: RandomShift, seed: int
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    classes: list[int],
+    replication: int,
+    augment: RandomShift,
+    seed: int,
 ) -> Replicated:
     """Replicate every sample of ``classes`` ``replication`` times; other samples stay single.
 

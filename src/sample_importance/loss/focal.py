@@ -36,7 +36,9 @@ class FocalLoss(nn.Module):
             self.alpha = None
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # at least float32 (bf16/fp16 autocast)
+        logits = logits.to(
+            torch.promote_types(logits.dtype, torch.float32)
+        )  # at least float32 (bf16/fp16 autocast)
         log_p = torch.log_softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
         # 1 - p as -expm1(log p) stays accurate when p is close to 1; the floor keeps the gradient
         # of (1 - p)^gamma finite (zero) at p = 1 when gamma < 1
@@ -44,6 +46,8 @@ class FocalLoss(nn.Module):
         loss = -hardness.pow(self.gamma) * log_p
         if self.alpha is not None:
             if len(self.alpha) != logits.shape[1]:
-                raise ConfigError(f"loss.alpha has {len(self.alpha)} entries, the model has {logits.shape[1]} classes")
+                raise ConfigError(
+                    f"loss.alpha has {len(self.alpha)} entries, the model has {logits.shape[1]} classes"
+                )
             loss = loss * self.alpha.to(loss.device)[targets]
         return loss

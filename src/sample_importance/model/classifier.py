@@ -47,8 +47,9 @@ class ImageClassifier(pl.LightningModule):
     function of the batch's indices returning per-sample loss factors.
     """
 
-    def __init__(self, net: nn.Module, loss: nn.Module, schedule, num_classes: int,
-                 score_channels_last: bool = True) -> None:
+    def __init__(
+        self, net: nn.Module, loss: nn.Module, schedule, num_classes: int, score_channels_last: bool = True
+    ) -> None:
         super().__init__()
         self.net = net
         self.score_channels_last = bool(score_channels_last)
@@ -93,8 +94,13 @@ class ImageClassifier(pl.LightningModule):
         if every and (self.global_step + 1) % every == 0:
             self.stop_if_diverged()  # the logger reads the loss on this step: the host syncs here anyway
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
-        return {"loss": loss, "index": index, "target": targets, "logits": logits.detach(),
-                "sample_loss": sample_loss.detach()}
+        return {
+            "loss": loss,
+            "index": index,
+            "target": targets,
+            "logits": logits.detach(),
+            "sample_loss": sample_loss.detach(),
+        }
 
     def _note_nonfinite(self, loss: torch.Tensor) -> None:
         """Remember the first step with a NaN or infinite loss, on the loss's device (no sync)."""
@@ -134,10 +140,17 @@ class ImageClassifier(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         self.stop_if_diverged()
         if self._epoch_loss_steps:
-            self.log("train/loss_epoch", self._epoch_loss / self._epoch_loss_steps, on_step=False, on_epoch=True)
+            self.log(
+                "train/loss_epoch", self._epoch_loss / self._epoch_loss_steps, on_step=False, on_epoch=True
+            )
         if self._epoch_seen:
-            self.log("train/acc", self._epoch_correct.float() / self._epoch_seen, on_step=False, on_epoch=True,
-                     sync_dist=True)
+            self.log(
+                "train/acc",
+                self._epoch_correct.float() / self._epoch_seen,
+                on_step=False,
+                on_epoch=True,
+                sync_dist=True,
+            )
 
     def steps_per_epoch(self) -> int:
         """T_e = floor(samples per rank / batch per rank), capped by ``limit_train_batches``."""
@@ -171,7 +184,10 @@ class ImageClassifier(pl.LightningModule):
         losses = torch.cat(self._eval_losses)
         self._eval_preds, self._eval_targets, self._eval_losses = [], [], []
         preds, targets, losses = gather_from_ranks(preds, targets, losses)
-        metrics = {"acc": multiclass_accuracy(preds, targets, self.num_classes, average="micro"), "loss": losses.mean()}
+        metrics = {
+            "acc": multiclass_accuracy(preds, targets, self.num_classes, average="micro"),
+            "loss": losses.mean(),
+        }
         per_class = multiclass_accuracy(preds, targets, self.num_classes, average="none")
         datamodule = self.trainer.datamodule
         names = getattr(datamodule, "class_names", None) or [str(c) for c in range(self.num_classes)]
@@ -207,7 +223,11 @@ class ImageClassifier(pl.LightningModule):
     def on_train_start(self) -> None:
         # A resumed TensorBoard log is purged from the checkpoint's step on (train.py), which
         # also drops the test accuracy logged at exactly that step before the interruption.
-        if self.trainer.ckpt_path and self.last_test_metrics and self.last_test_metrics[0] == self.global_step:
+        if (
+            self.trainer.ckpt_path
+            and self.last_test_metrics
+            and self.last_test_metrics[0] == self.global_step
+        ):
             self._log_test_metrics()
 
     def on_test_epoch_end(self) -> None:
@@ -224,20 +244,27 @@ class ImageClassifier(pl.LightningModule):
         """A checkpoint of another network (another model, class count or input size) is a one-line
         error naming the first difference, instead of load_state_dict's page of mismatches."""
         own = self.state_dict()
-        shapes = [(key, list(state_dict[key].shape), list(value.shape)) for key, value in own.items()
-                  if isinstance(state_dict.get(key), torch.Tensor) and state_dict[key].shape != value.shape]
+        shapes = [
+            (key, list(state_dict[key].shape), list(value.shape))
+            for key, value in own.items()
+            if isinstance(state_dict.get(key), torch.Tensor) and state_dict[key].shape != value.shape
+        ]
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         if shapes:
             key, theirs, ours = shapes[0]
             detail = f"its {key} is {theirs}, this run's is {ours}"
         elif missing or unexpected:
-            detail = (f"its parameter names differ ({len(missing)} of this run's missing, e.g. "
-                      f"{(missing or ['-'])[0]}; {len(unexpected)} unknown, e.g. {(unexpected or ['-'])[0]})")
+            detail = (
+                f"its parameter names differ ({len(missing)} of this run's missing, e.g. "
+                f"{(missing or ['-'])[0]}; {len(unexpected)} unknown, e.g. {(unexpected or ['-'])[0]})"
+            )
         else:
             return
-        raise UserError(f"{source} is a checkpoint of another network than this run's {type(self.net).__name__} for "
-                        f"{self.num_classes} classes ({detail}): use it with the model and dataset it was trained with")
+        raise UserError(
+            f"{source} is a checkpoint of another network than this run's {type(self.net).__name__} for "
+            f"{self.num_classes} classes ({detail}): use it with the model and dataset it was trained with"
+        )
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         source = f"ckpt_path={self.trainer.ckpt_path}" if self._trainer is not None else "the checkpoint"

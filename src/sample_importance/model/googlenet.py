@@ -15,11 +15,13 @@ from torch import nn
 from torchvision.models.googlenet import BasicConv2d
 
 
-def googlenet(in_channels: int, num_classes: int, image_size: int, cifar_stem: bool | None = None,
-              dropout: float = 0.2) -> nn.Module:
+def googlenet(
+    in_channels: int, num_classes: int, image_size: int, cifar_stem: bool | None = None, dropout: float = 0.2
+) -> nn.Module:
     """A randomly initialised GoogLeNet; ``cifar_stem`` defaults to on for images under 64 pixels."""
-    net = torchvision.models.googlenet(weights=None, num_classes=num_classes, aux_logits=False,
-                                       init_weights=True, dropout=dropout)
+    net = torchvision.models.googlenet(
+        weights=None, num_classes=num_classes, aux_logits=False, init_weights=True, dropout=dropout
+    )
     if cifar_stem is None:
         cifar_stem = image_size < 64
     if cifar_stem:

@@ -19,13 +19,22 @@ class LeNet(nn.Module):
         # the ReLU on a quarter of the elements (in a one-off CPU timing, training steps and
         # scoring batches both about 7% faster). No parameters move: checkpoints load either way.
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, padding=padding), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Conv2d(6, 16, 5, padding=padding), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(in_channels, 6, 5, padding=padding),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Conv2d(6, 16, 5, padding=padding),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
         )
         with torch.no_grad():
             flat = self.features(torch.zeros(1, in_channels, image_size, image_size)).numel()
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_classes)
+            nn.Flatten(),
+            nn.Linear(flat, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

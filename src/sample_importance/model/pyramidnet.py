@@ -28,17 +28,24 @@ class PyramidUnit(nn.Module):
         self.out_channels = width * self.expansion
         if bottleneck:
             layers = [
-                nn.BatchNorm2d(in_channels), nn.Conv2d(in_channels, width, 1, bias=False),
-                nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.BatchNorm2d(in_channels),
+                nn.Conv2d(in_channels, width, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
                 nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                nn.Conv2d(width, self.out_channels, 1, bias=False), nn.BatchNorm2d(self.out_channels),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(width, self.out_channels, 1, bias=False),
+                nn.BatchNorm2d(self.out_channels),
             ]
         else:
             layers = [
-                nn.BatchNorm2d(in_channels), nn.Conv2d(in_channels, width, 3, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                nn.BatchNorm2d(in_channels),
+                nn.Conv2d(in_channels, width, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(width, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
             ]
         self.residual = nn.Sequential(*layers)
         # ceil_mode keeps the shortcut the same size as a stride-2 convolution on odd sizes
@@ -63,16 +70,28 @@ class PyramidNet(nn.Module):
         in_channels, num_classes, image_size: from the dataset.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, image_size: int, depth: int = 110,
-                 alpha: float = 48, bottleneck: bool = False, base_width: int = 16) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: int,
+        depth: int = 110,
+        alpha: float = 48,
+        bottleneck: bool = False,
+        base_width: int = 16,
+    ) -> None:
         super().__init__()
         layers_per_unit = 9 if bottleneck else 6
         if depth < layers_per_unit + 2 or (depth - 2) % layers_per_unit:
-            raise ValueError(f"PyramidNet depth must be {layers_per_unit}n+2 with "
-                             f"{'bottleneck' if bottleneck else 'basic'} units, got {depth}")
+            raise ValueError(
+                f"PyramidNet depth must be {layers_per_unit}n+2 with "
+                f"{'bottleneck' if bottleneck else 'basic'} units, got {depth}"
+            )
         units_per_stage = (depth - 2) // layers_per_unit
         step = alpha / (3 * units_per_stage)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, base_width, 3, padding=1, bias=False), nn.BatchNorm2d(base_width))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, base_width, 3, padding=1, bias=False), nn.BatchNorm2d(base_width)
+        )
         units, channels, width = [], base_width, float(base_width)
         for stage in range(3):
             for unit in range(units_per_stage):
@@ -83,7 +102,9 @@ class PyramidNet(nn.Module):
                 channels = block.out_channels
         self.units = nn.Sequential(*units)
         self.feature_dim = channels
-        self.head = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(
+            nn.BatchNorm2d(channels), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
         self.fc = nn.Linear(channels, num_classes)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

@@ -5,11 +5,17 @@ from __future__ import annotations
 import torchvision
 from torch import nn
 
-DEPTHS = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34,
-          50: torchvision.models.resnet50, 101: torchvision.models.resnet101}
+DEPTHS = {
+    18: torchvision.models.resnet18,
+    34: torchvision.models.resnet34,
+    50: torchvision.models.resnet50,
+    101: torchvision.models.resnet101,
+}
 
 
-def resnet(depth: int, in_channels: int, num_classes: int, image_size: int, cifar_stem: bool | None = None) -> nn.Module:
+def resnet(
+    depth: int, in_channels: int, num_classes: int, image_size: int, cifar_stem: bool | None = None
+) -> nn.Module:
     """A randomly initialised ResNet-``depth``.
 
     ``cifar_stem`` (default: on for images under 64 pixels) replaces the 7x7 stride-2 convolution

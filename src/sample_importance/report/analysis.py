@@ -33,7 +33,9 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return float("nan"), float("nan")
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None  # one: no spread
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(
+        values
+    ) > 1 else None  # one: no spread
 
 
 def extra_iterations(run: Run) -> float:
@@ -75,8 +77,11 @@ def machine(run: Run) -> str:
     if host.get("gpu"):
         parts.append(str(host["gpu"]))
     if host.get("cpu"):
-        parts.append(str(host["cpu"]) + (f", {host['cpu_count']} CPUs" if host.get("cpu_count") else "")
-                     + (f", {host['threads']} torch threads" if host.get("threads") else ""))
+        parts.append(
+            str(host["cpu"])
+            + (f", {host['cpu_count']} CPUs" if host.get("cpu_count") else "")
+            + (f", {host['threads']} torch threads" if host.get("threads") else "")
+        )
     if host.get("name"):
         parts.append(f"host {host['name']}")
     if not host:
@@ -98,11 +103,19 @@ def group_row(comparison: ComparisonSet, group: Group, eps_table, count_extra: b
     acc, step = metrics.peak(curves.steps, curves.mean)
     final_mean, final_std = mean_std([final_accuracy(r) for r in group.runs])
     row = {
-        "label": group.label, "config": group.config_label, "baseline": group.is_baseline, "seeds": group.seeds,
-        "missing_seeds": comparison.missing_seeds(group), "partial_runs": [str(r.folder) for r in group.partial],
-        "max_mean_acc": acc, "std_at_max": metrics.std_at_peak(curves), "max_mean_step": step,
-        "final_acc_mean": final_mean, "final_acc_std": final_std,
-        "best_acc_per_seed": [float(a.max()) for a in curves.acc], "dropped_steps": curves.dropped_steps,
+        "label": group.label,
+        "config": group.config_label,
+        "baseline": group.is_baseline,
+        "seeds": group.seeds,
+        "missing_seeds": comparison.missing_seeds(group),
+        "partial_runs": [str(r.folder) for r in group.partial],
+        "max_mean_acc": acc,
+        "std_at_max": metrics.std_at_peak(curves),
+        "max_mean_step": step,
+        "final_acc_mean": final_mean,
+        "final_acc_std": final_std,
+        "best_acc_per_seed": [float(a.max()) for a in curves.acc],
+        "dropped_steps": curves.dropped_steps,
         "carried_steps": curves.carried_steps,
         "extra_iterations": [extra_iterations(r) for r in group.runs],
     }
@@ -119,28 +132,47 @@ def group_row(comparison: ComparisonSet, group: Group, eps_table, count_extra: b
         for run, seed_acc in zip(group.runs, curves.acc):
             t_seed = metrics.iterations_to_reach(baseline, curves.steps, seed_acc, eps)
             seed_extra = extra_iterations(run) if count_extra else 0.0
-            per_seed.append({"seed": run.seed, "t_n": t_seed,
-                             "speedup": finite_or_none(metrics.speedup(baseline, t_seed, seed_extra)),
-                             "seconds": seconds_at(run, t_seed)})
+            per_seed.append(
+                {
+                    "seed": run.seed,
+                    "t_n": t_seed,
+                    "speedup": finite_or_none(metrics.speedup(baseline, t_seed, seed_extra)),
+                    "seconds": seconds_at(run, t_seed),
+                }
+            )
         seconds = mean_seconds_at(group.runs, t_n)
         row["speedup"][eps_key(eps)] = {
-            "t_n": t_n, "speedup": finite_or_none(metrics.speedup(baseline, t_n, extra)), "per_seed": per_seed,
+            "t_n": t_n,
+            "speedup": finite_or_none(metrics.speedup(baseline, t_n, extra)),
+            "per_seed": per_seed,
             "samples": None if t_n is None or batch is None else int((t_n + extra) * batch),
             "seconds": seconds,
-            "speedup_time": (baseline_seconds / seconds if seconds and baseline_seconds is not None else None)}
-    row["speedup_curve"] = [finite_or_none(v) for v in
-                            metrics.speedup_curve(baseline, curves.steps, curves.mean, extra_iterations=extra)]
+            "speedup_time": (
+                baseline_seconds / seconds if seconds and baseline_seconds is not None else None
+            ),
+        }
+    row["speedup_curve"] = [
+        finite_or_none(v)
+        for v in metrics.speedup_curve(baseline, curves.steps, curves.mean, extra_iterations=extra)
+    ]
     return row
 
 
-def comparison_numbers(comparison: ComparisonSet, eps_table=DEFAULT_EPS_TABLE, count_extra: bool = False) -> dict:
+def comparison_numbers(
+    comparison: ComparisonSet, eps_table=DEFAULT_EPS_TABLE, count_extra: bool = False
+) -> dict:
     result = {"title": comparison.title, "baseline_note": comparison.baseline_note, "groups": []}
     if comparison.baseline is not None:
         baseline = metrics.Baseline.of(comparison.baseline.curves)
-        result.update(A_b=baseline.acc, t_b=baseline.step, baseline=comparison.baseline.label,
-                      t_b_seconds=mean_seconds_at(comparison.baseline.runs, baseline.step),
-                      t_b_samples=None if batch_size(comparison.baseline) is None
-                      else baseline.step * batch_size(comparison.baseline))
+        result.update(
+            A_b=baseline.acc,
+            t_b=baseline.step,
+            baseline=comparison.baseline.label,
+            t_b_seconds=mean_seconds_at(comparison.baseline.runs, baseline.step),
+            t_b_samples=None
+            if batch_size(comparison.baseline) is None
+            else baseline.step * batch_size(comparison.baseline),
+        )
     result["eps_grid"] = metrics.EPS_GRID.tolist()
     result["eps_table"] = [eps_key(e) for e in eps_table]
     result["extra_iterations_counted"] = count_extra
@@ -188,31 +220,53 @@ def paired_or_welch(group: dict, baseline: dict) -> dict:
     mine = dict(zip(group["seeds"], group["best_acc_per_seed"]))
     theirs = dict(zip(baseline["seeds"], baseline["best_acc_per_seed"]))
     shared = [s for s in mine if s in theirs and s is not None]
-    result = {"statistic": "per-seed best test accuracy", "n": None, "test": None, "mean_difference": None,
-              "ci95": None, "p_value": None, "exceeds_seed_noise": None}
+    result = {
+        "statistic": "per-seed best test accuracy",
+        "n": None,
+        "test": None,
+        "mean_difference": None,
+        "ci95": None,
+        "p_value": None,
+        "exceeds_seed_noise": None,
+    }
     if len(shared) >= MIN_SEEDS:
         diffs = np.array([mine[s] - theirs[s] for s in shared])
-        result.update(test="paired t-test over shared seeds", n=len(shared), mean_difference=float(diffs.mean()))
+        result.update(
+            test="paired t-test over shared seeds", n=len(shared), mean_difference=float(diffs.mean())
+        )
         if np.ptp(diffs) == 0:  # the same difference on every seed: no spread to test against
-            result.update(ci95=[float(diffs[0])] * 2, p_value=0.0 if diffs[0] else 1.0,
-                          exceeds_seed_noise=bool(diffs[0] != 0))
+            result.update(
+                ci95=[float(diffs[0])] * 2,
+                p_value=0.0 if diffs[0] else 1.0,
+                exceeds_seed_noise=bool(diffs[0] != 0),
+            )
             return result
         half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
-        result.update(ci95=[float(diffs.mean() - half), float(diffs.mean() + half)],
-                      p_value=float(stats.ttest_rel([mine[s] for s in shared], [theirs[s] for s in shared]).pvalue))
+        result.update(
+            ci95=[float(diffs.mean() - half), float(diffs.mean() + half)],
+            p_value=float(stats.ttest_rel([mine[s] for s in shared], [theirs[s] for s in shared]).pvalue),
+        )
     elif len(mine) >= MIN_SEEDS and len(theirs) >= MIN_SEEDS:
         a, b = np.array(list(mine.values())), np.array(list(theirs.values()))
-        result.update(test="Welch's t-test (too few shared seeds to pair)", n=min(len(a), len(b)),
-                      mean_difference=float(a.mean() - b.mean()))
+        result.update(
+            test="Welch's t-test (too few shared seeds to pair)",
+            n=min(len(a), len(b)),
+            mean_difference=float(a.mean() - b.mean()),
+        )
         va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
         if va + vb == 0:
-            result.update(ci95=[result["mean_difference"]] * 2, exceeds_seed_noise=bool(a.mean() != b.mean()),
-                          p_value=0.0 if a.mean() != b.mean() else 1.0)
+            result.update(
+                ci95=[result["mean_difference"]] * 2,
+                exceeds_seed_noise=bool(a.mean() != b.mean()),
+                p_value=0.0 if a.mean() != b.mean() else 1.0,
+            )
             return result
-        dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+        dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
         half = stats.t.ppf(0.975, dof) * np.sqrt(va + vb)
-        result.update(ci95=[result["mean_difference"] - half, result["mean_difference"] + half],
-                      p_value=float(stats.ttest_ind(a, b, equal_var=False).pvalue))
+        result.update(
+            ci95=[result["mean_difference"] - half, result["mean_difference"] + half],
+            p_value=float(stats.ttest_ind(a, b, equal_var=False).pvalue),
+        )
     else:
         result["n"] = len(shared) if shared else min(len(mine), len(theirs))
         result["mean_difference"] = float(np.mean(list(mine.values())) - np.mean(list(theirs.values())))
@@ -230,36 +284,56 @@ def headline(comparison: ComparisonSet, numbers: dict) -> dict:
     if not competitors:
         result["best"] = None
         return result
-    best = max(competitors, key=lambda r: (r["max_mean_acc"], (r.get("speedup") or {}).get(
-        eps_key(HEADLINE_EPS), {}).get("speedup") or 0.0))
+    best = max(
+        competitors,
+        key=lambda r: (
+            r["max_mean_acc"],
+            (r.get("speedup") or {}).get(eps_key(HEADLINE_EPS), {}).get("speedup") or 0.0,
+        ),
+    )
     result.update(best=best["label"], max_mean_acc=best["max_mean_acc"], seeds=len(best["seeds"]))
     if "speedup" not in best:
         return result
     at = best["speedup"][eps_key(HEADLINE_EPS)]
     per_seed = [s["speedup"] for s in at["per_seed"]]
     reached = [v for v in per_seed if v is not None]
-    result.update(speedup=at["speedup"], speedup_time=at["speedup_time"],
-                  speedup_seed_range=[min(reached), max(reached)] if reached else None,
-                  seeds_not_reached=len(per_seed) - len(reached),
-                  accuracy_difference=best["max_mean_acc"] - numbers["A_b"])
+    result.update(
+        speedup=at["speedup"],
+        speedup_time=at["speedup_time"],
+        speedup_seed_range=[min(reached), max(reached)] if reached else None,
+        seeds_not_reached=len(per_seed) - len(reached),
+        accuracy_difference=best["max_mean_acc"] - numbers["A_b"],
+    )
     baseline_row = next(r for r in rows if r["baseline"])
     result["test"] = paired_or_welch(best, baseline_row)
     return result
 
 
 def unfinished_groups(comparison: ComparisonSet) -> list[dict]:
-    return [{"label": g.label, "partial_runs": [str(r.folder) for r in g.partial]}
-            for g in comparison.groups if not g.runs]
+    return [
+        {"label": g.label, "partial_runs": [str(r.folder) for r in g.partial]}
+        for g in comparison.groups
+        if not g.runs
+    ]
 
 
 def costs(group: Group) -> dict:
     def values(key):
-        return [float(v) for v in ((r.summary or {}).get(key) for r in group.runs) if isinstance(v, (int, float))]
+        return [
+            float(v) for v in ((r.summary or {}).get(key) for r in group.runs) if isinstance(v, (int, float))
+        ]
 
-    scoring = [float(v) for v in (r.setting("scoring_time_s") for r in group.runs) if isinstance(v, (int, float))]
-    return {"label": group.label, "runs": len(group.runs), "wall_time_s": values("wall_time_s"),
-            "total_steps": values("total_steps"), "scoring_time_s": scoring,
-            "extra_iterations": [extra_iterations(r) for r in group.runs]}
+    scoring = [
+        float(v) for v in (r.setting("scoring_time_s") for r in group.runs) if isinstance(v, (int, float))
+    ]
+    return {
+        "label": group.label,
+        "runs": len(group.runs),
+        "wall_time_s": values("wall_time_s"),
+        "total_steps": values("total_steps"),
+        "scoring_time_s": scoring,
+        "extra_iterations": [extra_iterations(r) for r in group.runs],
+    }
 
 
 # -- Fig. 4: augmented and other classes -------------------------------------------------------
@@ -320,9 +394,13 @@ def sensitivity_panels(comparison: ComparisonSet) -> list[tuple[str, list[tuple[
                 # a panel is named by the other settings, in the paper's notation, that tell it apart
                 # from the other panels (a setting equal in all of them says nothing)
                 shared = set.intersection(*(set(fixed) for fixed in by_fixed))
-                ordered = [(", ".join(f"{setting_name(k)}={v}" for k, v in fixed if (k, v) not in shared),
-                            sorted(gs, key=lambda g: _sortable(g.settings[key])))
-                           for fixed, gs in by_fixed.items()]
+                ordered = [
+                    (
+                        ", ".join(f"{setting_name(k)}={v}" for k, v in fixed if (k, v) not in shared),
+                        sorted(gs, key=lambda g: _sortable(g.settings[key])),
+                    )
+                    for fixed, gs in by_fixed.items()
+                ]
                 result.append((key, ordered))
     return result
 
@@ -347,22 +425,35 @@ def sensitivity_summary(key: str, panels: list, rows: dict, eps: float = HEADLIN
             curves = group.curves
             at = int(np.flatnonzero(curves.steps == row["max_mean_step"])[0])
             low, high = np.percentile(curves.acc[:, at], metrics.BAND_PERCENTILES)
-            point = {"value": value, "label": group.label, "seeds": len(group.runs), "max_mean_acc": row["max_mean_acc"],
-                     "acc_p16": float(low), "acc_p84": float(high)}
+            point = {
+                "value": value,
+                "label": group.label,
+                "seeds": len(group.runs),
+                "max_mean_acc": row["max_mean_acc"],
+                "acc_p16": float(low),
+                "acc_p84": float(high),
+            }
             if "speedup" in row:
                 speed = row["speedup"][eps_key(eps)]
                 reached = [s["speedup"] for s in speed["per_seed"] if s["speedup"] is not None]
                 band = np.percentile(reached, metrics.BAND_PERCENTILES) if reached else (None, None)
-                point.update(speedup=speed["speedup"], speedup_p16=finite_or_none(band[0] and float(band[0])),
-                             speedup_p84=finite_or_none(band[1] and float(band[1])),
-                             seeds_not_reached=len(speed["per_seed"]) - len(reached))
+                point.update(
+                    speedup=speed["speedup"],
+                    speedup_p16=finite_or_none(band[0] and float(band[0])),
+                    speedup_p84=finite_or_none(band[1] and float(band[1])),
+                    seeds_not_reached=len(speed["per_seed"]) - len(reached),
+                )
             points.append(point)
         result.append({"fixed": fixed, "points": points, "skipped": skipped, "eps": eps_key(eps)})
     return result
 
 
 def _sortable(value):
-    return (0, value, "") if isinstance(value, (int, float)) and not isinstance(value, bool) else (1, 0, str(value))
+    return (
+        (0, value, "")
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else (1, 0, str(value))
+    )
 
 
 # -- Section 4.2, Appendix B: sample and class importance ---------------------------------------
@@ -401,8 +492,18 @@ def load_weights(group: Group) -> GroupWeights | None:
             order = torch.as_tensor(record["index"]).argsort()
             run_labels = torch.as_tensor(record["label"])[order].numpy()
             run_weights = torch.as_tensor(record["weight"]).double()[order].numpy()
-        except (UserError, KeyError, TypeError, IndexError, RuntimeError) as error:  # one bad file: that run is left out
-            reason = str(error) if isinstance(error, UserError) else f"no usable index, label and weight ({error!r})"
+        except (
+            UserError,
+            KeyError,
+            TypeError,
+            IndexError,
+            RuntimeError,
+        ) as error:  # one bad file: that run is left out
+            reason = (
+                str(error)
+                if isinstance(error, UserError)
+                else f"no usable index, label and weight ({error!r})"
+            )
             run.unreadable.append(f"{WEIGHTS_FILE} left out: {reason}")
             continue
         if labels is not None and (len(run_labels) != len(labels) or not np.array_equal(run_labels, labels)):
@@ -415,13 +516,26 @@ def load_weights(group: Group) -> GroupWeights | None:
     if not rows:
         return None
     summary = group.runs[0].summary or {}
-    return GroupWeights(group, seeds, labels, np.stack(rows), list(summary.get("class_names") or []),
-                        list(summary.get("augmented_classes") or []), folders, notes)
+    return GroupWeights(
+        group,
+        seeds,
+        labels,
+        np.stack(rows),
+        list(summary.get("class_names") or []),
+        list(summary.get("augmented_classes") or []),
+        folders,
+        notes,
+    )
 
 
 def dataset_key(group: Group) -> str:
-    return format_value(sorted((k, format_value(v)) for k, v in group.settings.items()
-                               if k == "dataset" or k.startswith("dataset.")))
+    return format_value(
+        sorted(
+            (k, format_value(v))
+            for k, v in group.settings.items()
+            if k == "dataset" or k.startswith("dataset.")
+        )
+    )
 
 
 def importance_numbers(bucket: list[GroupWeights]) -> dict:
@@ -430,21 +544,35 @@ def importance_numbers(bucket: list[GroupWeights]) -> dict:
     for item in bucket:
         shares = item.class_importance()
         mean, low, high = metrics.spread(shares)
-        groups.append({
-            "label": item.group.label, "seeds": item.seeds, "folders": [str(f) for f in item.folders],
-            "class_importance_per_seed": shares.tolist(), "class_importance_mean": mean.tolist(),
-            "class_importance_p16": low.tolist(), "class_importance_p84": high.tolist(),
-            "spearman_between_seeds": finite_or_none(metrics.mean_pairwise_spearman(list(item.weights))),
-            "notes": item.notes,
-        })
+        groups.append(
+            {
+                "label": item.group.label,
+                "seeds": item.seeds,
+                "folders": [str(f) for f in item.folders],
+                "class_importance_per_seed": shares.tolist(),
+                "class_importance_mean": mean.tolist(),
+                "class_importance_p16": low.tolist(),
+                "class_importance_p84": high.tolist(),
+                "spearman_between_seeds": finite_or_none(metrics.mean_pairwise_spearman(list(item.weights))),
+                "notes": item.notes,
+            }
+        )
     between = [[None] * len(bucket) for _ in bucket]
     for i, a in enumerate(bucket):
         for j, b in enumerate(bucket):
             if len(a.labels) == len(b.labels):
                 between[i][j] = finite_or_none(metrics.spearman(a.weights.mean(0), b.weights.mean(0)))
-    off_diagonal = [between[i][j] for i in range(len(bucket)) for j in range(len(bucket))
-                    if i < j and between[i][j] is not None]
+    off_diagonal = [
+        between[i][j]
+        for i in range(len(bucket))
+        for j in range(len(bucket))
+        if i < j and between[i][j] is not None
+    ]
     first = bucket[0]
-    return {"class_names": first.class_names or [str(c) for c in range(first.num_classes)],
-            "augmented_classes": first.augmented, "groups": groups, "spearman_between_groups": between,
-            "mean_spearman_between_groups": float(np.mean(off_diagonal)) if off_diagonal else None}
+    return {
+        "class_names": first.class_names or [str(c) for c in range(first.num_classes)],
+        "augmented_classes": first.augmented,
+        "groups": groups,
+        "spearman_between_groups": between,
+        "mean_spearman_between_groups": float(np.mean(off_diagonal)) if off_diagonal else None,
+    }

@@ -18,8 +18,14 @@ EXTREMES_IMAGE_TAG = "importance/easiest_top_hardest_bottom"
 def accumulator(events_dir: Path, images: bool = False):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    guidance = {"scalars": 0, "images": 0 if images else 1, "histograms": 1, "compressedHistograms": 1,
-                "tensors": 1, "audio": 1}
+    guidance = {
+        "scalars": 0,
+        "images": 0 if images else 1,
+        "histograms": 1,
+        "compressedHistograms": 1,
+        "tensors": 1,
+        "audio": 1,
+    }
     events = EventAccumulator(str(events_dir), size_guidance=guidance)
     events.Reload()
     return events

@@ -37,8 +37,14 @@ def save(figure: Figure, path: Path) -> Path:
     legends = [ax.get_legend() for ax in figure.axes if ax.get_legend() is not None] + list(figure.legends)
     extra = figure.get_default_bbox_extra_artists() + legends  # the legends are outside tight_layout
     with replaced_when_done(path) as temporary:
-        figure.savefig(temporary, dpi=DPI, format=path.suffix.lstrip(".") or None, bbox_inches="tight",
-                       pad_inches=0.1, bbox_extra_artists=extra)
+        figure.savefig(
+            temporary,
+            dpi=DPI,
+            format=path.suffix.lstrip(".") or None,
+            bbox_inches="tight",
+            pad_inches=0.1,
+            bbox_extra_artists=extra,
+        )
     return path
 
 
@@ -58,16 +64,32 @@ def outside_legend(ax, handles=None, labels=None, title: str | None = None) -> N
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
     if handles:
-        legend = ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                           borderaxespad=0.0, title=title, title_fontsize=7, alignment="left")
+        legend = ax.legend(
+            handles,
+            labels,
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            title=title,
+            title_fontsize=7,
+            alignment="left",
+        )
         # Out of tight_layout (which would shrink the axes to make room); savefig's tight box adds its width.
         legend.set_in_layout(False)
 
 
 def legend_above(figure: Figure, handles: list, labels: list) -> None:
     """One legend for every panel, above them (panels side by side would cover each other's legends)."""
-    legend = figure.legend(handles, labels, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0),
-                           ncol=min(len(handles), 4), frameon=False)
+    legend = figure.legend(
+        handles,
+        labels,
+        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=min(len(handles), 4),
+        frameon=False,
+    )
     legend.set_in_layout(False)
 
 
@@ -113,11 +135,22 @@ def mark_switches_and_decays(ax, numbers: dict, color_of: dict) -> list:
     for label, steps in markers.get("switches", {}).items():
         for step in steps:
             if low <= step <= high:  # a marker outside the axes would float beside them
-                ax.plot([step], [1.0], marker="v", markersize=7, color=color_of.get(label, "black"),
-                        transform=transform, clip_on=False, linestyle="none", alpha=0.8)
+                ax.plot(
+                    [step],
+                    [1.0],
+                    marker="v",
+                    markersize=7,
+                    color=color_of.get(label, "black"),
+                    transform=transform,
+                    clip_on=False,
+                    linestyle="none",
+                    alpha=0.8,
+                )
             switched = True
     if switched:
-        extra.append((Line2D([], [], marker="v", color="dimgrey", linestyle="none"), "switch to weighted drawing (E)"))
+        extra.append(
+            (Line2D([], [], marker="v", color="dimgrey", linestyle="none"), "switch to weighted drawing (E)")
+        )
     return extra
 
 
@@ -144,8 +177,13 @@ def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Pat
                 reached = numbers.get("t_b")
             elif "A_b" in numbers and reached is None:
                 name += " (A_b not reached)"
-            (line,) = ax.plot(curves.steps, curves.mean, color=color, linewidth=2.0 if group.is_baseline else 1.4,
-                              zorder=3 if group.is_baseline else 2)
+            (line,) = ax.plot(
+                curves.steps,
+                curves.mean,
+                color=color,
+                linewidth=2.0 if group.is_baseline else 1.4,
+                zorder=3 if group.is_baseline else 2,
+            )
             if not zoom:
                 handles.append((line, name))
             if len(group.runs) > 1:
@@ -178,8 +216,9 @@ def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Pat
             handles += extra
     from matplotlib.lines import Line2D
 
-    handles.append((Line2D([], [], color="grey", linestyle="--", linewidth=0.8),
-                    "first iteration the mean reaches A_b"))
+    handles.append(
+        (Line2D([], [], color="grey", linestyle="--", linewidth=0.8), "first iteration the mean reaches A_b")
+    )
     note = band_note([len(g.runs) for g in groups])
     outside_legend(axes[0][1], [h for h, _ in handles], [n for _, n in handles], title=wrap(note, 45))
     return save(figure, path)
@@ -196,8 +235,13 @@ def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
     ax = axes[0][0]
     transform = blended_transform_factory(ax.transData, ax.transAxes)
     eps = np.array(numbers["eps_grid"])
-    ax.axhline(1.0, color="black", linestyle="--", linewidth=1.5,
-               label=f"{numbers.get('baseline')} (reference), t_b = {numbers.get('t_b')}")
+    ax.axhline(
+        1.0,
+        color="black",
+        linestyle="--",
+        linewidth=1.5,
+        label=f"{numbers.get('baseline')} (reference), t_b = {numbers.get('t_b')}",
+    )
     for index, (row, color) in enumerate(zip(rows, colors(len(rows)))):
         values = np.array([np.nan if v is None else v for v in row["speedup_curve"]], dtype=float)
         missing = np.isnan(values)
@@ -209,11 +253,22 @@ def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
         ax.plot(eps, values, marker=".", color=color, label=name, drawstyle="steps-post")
         if missing.any():
             # one row of x per group, so that groups do not hide each other
-            ax.plot(eps[missing], np.full(missing.sum(), 0.03 + 0.035 * index), marker="x", color=color,
-                    linestyle="none", transform=transform, clip_on=False)
-    if any(np.isnan(np.array([np.nan if v is None else v for v in r["speedup_curve"]], dtype=float)).any()
-           for r in rows):
-        ax.plot([], [], marker="x", color="dimgrey", linestyle="none", label="x: A_b - eps not reached by t_b")
+            ax.plot(
+                eps[missing],
+                np.full(missing.sum(), 0.03 + 0.035 * index),
+                marker="x",
+                color=color,
+                linestyle="none",
+                transform=transform,
+                clip_on=False,
+            )
+    if any(
+        np.isnan(np.array([np.nan if v is None else v for v in r["speedup_curve"]], dtype=float)).any()
+        for r in rows
+    ):
+        ax.plot(
+            [], [], marker="x", color="dimgrey", linestyle="none", label="x: A_b - eps not reached by t_b"
+        )
     suffix = ", extra iterations counted" if numbers.get("extra_iterations_counted") else ""
     ax.set_title(wrap(f"{comparison.title}: speed-up over {numbers.get('baseline')}{suffix}", 60), fontsize=9)
     ax.xaxis.set_major_formatter("{x:.3f}")
@@ -235,10 +290,16 @@ def augmented_vs_other(splits: list[tuple[Group, dict]], comparison: ComparisonS
     for group, curves in splits:
         color = "black" if group.is_baseline else next(palette)
         for name, style in styles.items():
-            ax.plot(curves[name].steps, curves[name].mean, color=color, linestyle=style,
-                    label=f"{group_name(group)} ({name})")
-    ax.set_title(wrap(f"{comparison.title}: all (solid), augmented (dashed), other (dotted) classes", 60),
-                 fontsize=9)
+            ax.plot(
+                curves[name].steps,
+                curves[name].mean,
+                color=color,
+                linestyle=style,
+                label=f"{group_name(group)} ({name})",
+            )
+    ax.set_title(
+        wrap(f"{comparison.title}: all (solid), augmented (dashed), other (dotted) classes", 60), fontsize=9
+    )
     ax.set_xlabel("training iterations")
     ax.set_ylabel("test accuracy (mean over seeds)")
     ax.grid(alpha=0.3)
@@ -260,24 +321,39 @@ def sensitivity(key: str, panels: list, comparison: ComparisonSet, numbers: dict
             if len(group.runs) > 1:
                 ax.fill_between(curves.steps, low, high, color=color, alpha=0.15, linewidth=0)
         if baseline is not None:
-            ax.plot(baseline.curves.steps, baseline.curves.mean, color="black", linewidth=2,
-                    label=group_name(baseline))
+            ax.plot(
+                baseline.curves.steps,
+                baseline.curves.mean,
+                color="black",
+                linewidth=2,
+                label=group_name(baseline),
+            )
         if "A_b" in numbers:
             ax.axhline(numbers["A_b"], label=f"A_b = {numbers['A_b']:.4f}", **BASELINE_LINE)
-        mark_switches_and_decays(ax, {"markers": {"lr_decays": numbers.get("markers", {}).get("lr_decays", [])}}, {})
+        mark_switches_and_decays(
+            ax, {"markers": {"lr_decays": numbers.get("markers", {}).get("lr_decays", [])}}, {}
+        )
         ax.set_title(wrap(f"{comparison.title}; {fixed}".strip("; "), 60), fontsize=8)
         ax.set_xlabel("training iterations")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
         counts = [len(g.runs) for g in groups]
-        outside_legend(ax, title=wrap(band_note(counts) + ("; dotted: lr decays" if numbers.get("markers", {})
-                                                           .get("lr_decays") else ""), 45))
-    for ax in list(axes.flat)[len(panels):]:
+        outside_legend(
+            ax,
+            title=wrap(
+                band_note(counts)
+                + ("; dotted: lr decays" if numbers.get("markers", {}).get("lr_decays") else ""),
+                45,
+            ),
+        )
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     return save(figure, path)
 
 
-def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
+def sensitivity_summary(
+    key: str, summary: list[dict], comparison: ComparisonSet, numbers: dict, path: Path
+) -> Path:
     """Fig. 8/10 condensed: maximum mean accuracy and speed-up at eps = 0.005 against the swept value."""
     from matplotlib.transforms import blended_transform_factory
 
@@ -295,26 +371,50 @@ def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet
         # bands as vertical bars from the 16th to the 84th percentile (a speed-up band is over the seeds
         # that reach A_b - eps, so it need not contain the mean curve's speed-up)
         acc_ax.plot(x, [p["max_mean_acc"] for p in points], color=color, marker="o", label=label)
-        acc_ax.vlines(x, [p["acc_p16"] for p in points], [p["acc_p84"] for p in points], color=color, linewidth=3,
-                      alpha=0.4)
+        acc_ax.vlines(
+            x,
+            [p["acc_p16"] for p in points],
+            [p["acc_p84"] for p in points],
+            color=color,
+            linewidth=3,
+            alpha=0.4,
+        )
         acc_ax.set_xticks(values)
         if any("speedup" in p for p in points):
-            speed = np.array([np.nan if p.get("speedup") is None else p["speedup"] for p in points], dtype=float)
+            speed = np.array(
+                [np.nan if p.get("speedup") is None else p["speedup"] for p in points], dtype=float
+            )
             low = np.array([np.nan if p.get("speedup_p16") is None else p["speedup_p16"] for p in points])
             high = np.array([np.nan if p.get("speedup_p84") is None else p["speedup_p84"] for p in points])
             speed_ax.plot(x, speed, color=color, marker="o", label=label)
             speed_ax.vlines(x, low, high, color=color, linewidth=3, alpha=0.4)
-            speed_ax.plot(np.r_[x, x], np.r_[low, high], marker="_", markersize=8, color=color, linestyle="none",
-                          alpha=0.7)  # a band of one value (one seed reached it) still shows
+            speed_ax.plot(
+                np.r_[x, x],
+                np.r_[low, high],
+                marker="_",
+                markersize=8,
+                color=color,
+                linestyle="none",
+                alpha=0.7,
+            )  # a band of one value (one seed reached it) still shows
             speed_ax.set_xticks(values)
             missing = np.isnan(speed)
             if missing.any():
                 transform = blended_transform_factory(speed_ax.transData, speed_ax.transAxes)
-                speed_ax.plot(x[missing], np.full(missing.sum(), 0.03 + 0.035 * index), marker="x", color=color,
-                              linestyle="none", transform=transform, clip_on=False)
+                speed_ax.plot(
+                    x[missing],
+                    np.full(missing.sum(), 0.03 + 0.035 * index),
+                    marker="x",
+                    color=color,
+                    linestyle="none",
+                    transform=transform,
+                    clip_on=False,
+                )
     if "A_b" in numbers:
         acc_ax.axhline(numbers["A_b"], label=f"A_b ({numbers.get('baseline')})", **BASELINE_LINE)
-        speed_ax.axhline(1.0, color="black", linestyle="--", linewidth=1.2, label=f"{numbers.get('baseline')} = 1")
+        speed_ax.axhline(
+            1.0, color="black", linestyle="--", linewidth=1.2, label=f"{numbers.get('baseline')} = 1"
+        )
         speed_ax.plot([], [], marker="x", color="dimgrey", linestyle="none", label="x: not reached")
     eps = summary[0]["eps"] if summary else "0.005"
     acc_ax.set_xlabel(short)
@@ -332,9 +432,16 @@ def sensitivity_summary(key: str, summary: list[dict], comparison: ComparisonSet
         if label.startswith("A_b"):
             handles.insert(0, handle)
             labels.insert(0, label)
-    outside_legend(speed_ax, handles, labels, title=wrap("bars: 16th-84th percentile over seeds"
-                                        + ("; under 3 seeds they only span the runs" if min(counts, default=3) < MIN_SEEDS
-                                           else ""), 40))
+    outside_legend(
+        speed_ax,
+        handles,
+        labels,
+        title=wrap(
+            "bars: 16th-84th percentile over seeds"
+            + ("; under 3 seeds they only span the runs" if min(counts, default=3) < MIN_SEEDS else ""),
+            40,
+        ),
+    )
     return save(figure, path)
 
 
@@ -350,8 +457,14 @@ def class_importance(numbers: dict, path: Path) -> Path:
     augmented = set(numbers["augmented_classes"])
     for ax, group in zip(axes.flat, groups):
         mean = np.array(group["class_importance_mean"])
-        error = np.abs(np.stack([mean - np.array(group["class_importance_p16"]),
-                                 np.array(group["class_importance_p84"]) - mean]))
+        error = np.abs(
+            np.stack(
+                [
+                    mean - np.array(group["class_importance_p16"]),
+                    np.array(group["class_importance_p84"]) - mean,
+                ]
+            )
+        )
         bar_colors = ["tab:orange" if c in augmented else "tab:blue" for c in range(len(mean))]
         seeds = len(group["seeds"])
         ax.bar(range(len(mean)), mean, yerr=error if seeds > 1 else None, color=bar_colors, capsize=2)
@@ -360,15 +473,17 @@ def class_importance(numbers: dict, path: Path) -> Path:
         rho_text = f"mean Spearman rho between seeds {rho:.2f}" if rho is not None else "one seed: no rho"
         ax.set_title(wrap(group["label"], 60) + f"\n{rho_text}, {seeds_text(seeds)}", fontsize=8)
         ax.set_xticks(range(len(mean)))
-        ax.set_xticklabels(names[:len(mean)], rotation=60, fontsize=7, ha="right")
+        ax.set_xticklabels(names[: len(mean)], rotation=60, fontsize=7, ha="right")
         ax.set_xlabel("class")
         ax.set_ylabel("share of the total weight")
-    handles = [Patch(color="tab:blue", label="mean share over seeds, error bars 16th-84th percentile"),
-               plt_line("grey", ":", f"uniform share 1/C = {1 / len(names):.3g}")]
+    handles = [
+        Patch(color="tab:blue", label="mean share over seeds, error bars 16th-84th percentile"),
+        plt_line("grey", ":", f"uniform share 1/C = {1 / len(names):.3g}"),
+    ]
     if augmented:
         handles.insert(1, Patch(color="tab:orange", label="replicated (augmented) class"))
     legend_above(figure, handles, [h.get_label() for h in handles])
-    for ax in list(axes.flat)[len(groups):]:
+    for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
     return save(figure, path)
 
@@ -397,10 +512,12 @@ def sorted_weights(bucket: list, path: Path) -> Path:
         ax.set_title(wrap(f"{item.group.full_label} ({seeds_text(len(item.seeds))})", 60), fontsize=8)
         ax.set_xlabel("rank r by mean weight (lowest first)")
         ax.set_ylabel("sample weight w_i")
-    handles = [Line2D([], [], marker="o", linestyle="none", color=palette[s], label=f"seed {s}") for s in seeds]
+    handles = [
+        Line2D([], [], marker="o", linestyle="none", color=palette[s], label=f"seed {s}") for s in seeds
+    ]
     handles.append(Line2D([], [], color="tab:red", linestyle="--", label="mean weight over seeds"))
     legend_above(figure, handles, [h.get_label() for h in handles])
-    for ax in list(axes.flat)[len(bucket):]:
+    for ax in list(axes.flat)[len(bucket) :]:
         ax.set_visible(False)
     return save(figure, path)
 
@@ -410,24 +527,34 @@ def mosaic(images: list[list[np.ndarray | None]], pad: int = 2) -> np.ndarray:
     """One RGB array of equally sized tiles (grey images become RGB, missing ones stay white)."""
     tiles = [image for row in images for image in row if image is not None]
     height, width = tiles[0].shape[:2]
-    canvas = np.full((len(images) * (height + pad) + pad, len(images[0]) * (width + pad) + pad, 3), 255, np.uint8)
+    canvas = np.full(
+        (len(images) * (height + pad) + pad, len(images[0]) * (width + pad) + pad, 3), 255, np.uint8
+    )
     for r, row in enumerate(images):
         for c, image in enumerate(row):
             if image is None:
                 continue
             tile = np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image
             top, left = pad + r * (height + pad), pad + c * (width + pad)
-            canvas[top:top + height, left:left + width] = tile[:height, :width, :3]
+            canvas[top : top + height, left : left + width] = tile[:height, :width, :3]
     return canvas
 
 
-def image_table(images: list[list[np.ndarray | None]], row_names: list[str], col_names: list[str], title: str,
-                path: Path, pad: int = 2) -> Path:
+def image_table(
+    images: list[list[np.ndarray | None]],
+    row_names: list[str],
+    col_names: list[str],
+    title: str,
+    path: Path,
+    pad: int = 2,
+) -> Path:
     """Images in a table: rows are seeds, columns classes (drawn as one mosaic: fast for many tiles)."""
     canvas = mosaic(images, pad)
     tile_h = (canvas.shape[0] - pad) / len(images)
     tile_w = (canvas.shape[1] - pad) / len(col_names)
-    figure, axes = new_figure(width=max(4.0, 0.7 * len(col_names) + 1.5), height=max(2.0, 0.7 * len(images) + 1.2))
+    figure, axes = new_figure(
+        width=max(4.0, 0.7 * len(col_names) + 1.5), height=max(2.0, 0.7 * len(images) + 1.2)
+    )
     ax = axes[0][0]
     ax.imshow(canvas, interpolation="nearest")
     ax.set_xticks([pad + tile_w * (c + 0.5) for c in range(len(col_names))])

@@ -23,8 +23,16 @@ from sample_importance.report.runs import LABEL_GROUPS, Run
 # `experiment` names the file a run came from, not what it ran: two experiment files that run the
 # same config (a figure reusing Table 1's SGD-Scan arm) belong to one group. `policy_sets` only
 # names lists that the dataset settings hold resolved.
-IGNORED_KEYS = ("seed", "ckpt_path", "paths", "hydra", "trainer.enable_progress_bar", "trainer.enable_model_summary",
-                "experiment", "policy_sets")
+IGNORED_KEYS = (
+    "seed",
+    "ckpt_path",
+    "paths",
+    "hydra",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "experiment",
+    "policy_sets",
+)
 SEED_INTERPOLATION = "${seed}"
 # Keys that tell methods apart inside one comparison set (`method` presets and the experiments'
 # `paper.*` settings choose samplers and losses; EL2N is SGD-Scan on pruned data, `dataset.prune_*`).
@@ -66,19 +74,32 @@ OPTION_SUFFIX = re.compile(r"_(multiaug|imbalanced_a5|imbalanced_a20)$")
 def run_settings(run: Run) -> dict:
     """What defines a run's experiment, without its seed (see the module docstring)."""
     if run.config is not None:
-        flat = {k: v for k, v in flatten(run.config).items()
-                if not ignored(k) and v != SEED_INTERPOLATION and not unset_new_key(k, v)}
+        flat = {
+            k: v
+            for k, v in flatten(run.config).items()
+            if not ignored(k) and v != SEED_INTERPOLATION and not unset_new_key(k, v)
+        }
     else:  # a run made without Hydra's output folder: what summary.json says
         summary = run.summary or {}
-        flat = {k: summary[k] for k in ("num_train", "steps_per_epoch", "total_steps", "world_size") if k in summary}
+        flat = {
+            k: summary[k]
+            for k in ("num_train", "steps_per_epoch", "total_steps", "world_size")
+            if k in summary
+        }
         for key, value in (summary.get("sampler_settings") or {}).items():
-            if key not in OUTCOME_SETTINGS and not key.endswith("_s") and isinstance(value, (int, float, str, bool)):
+            if (
+                key not in OUTCOME_SETTINGS
+                and not key.endswith("_s")
+                and isinstance(value, (int, float, str, bool))
+            ):
                 flat[f"sampler.{key}"] = value
         pruning = summary.get("pruning") or {}
         if pruning.get("scores_file"):
             flat["dataset.prune_scores_file"] = pruning["scores_file"]
             flat["dataset.prune_fraction"] = pruning.get("prune_fraction")
-    flat.update({group: run.choices[group] for group in LABEL_GROUPS if group in run.choices and not ignored(group)})
+    flat.update(
+        {group: run.choices[group] for group in LABEL_GROUPS if group in run.choices and not ignored(group)}
+    )
     if isinstance(flat.get("dataset"), str):
         flat["dataset"] = OPTION_SUFFIX.sub("", flat["dataset"])
     return flat
@@ -238,16 +259,20 @@ def matches(group: Group, spec: tuple[tuple[str, str], ...]) -> bool:
             return False
         wanted = yaml.safe_load(text) if text else text
         value = group.settings[key]
-        if not (format_value(value) == text or value == wanted or format_value(value) == format_value(wanted)):
+        if not (
+            format_value(value) == text or value == wanted or format_value(value) == format_value(wanted)
+        ):
             return False
     return True
 
 
-def choose_baseline(comparison: ComparisonSet, spec: tuple[tuple[str, str], ...] | None,
-                    baseline_folder: Path | None) -> None:
+def choose_baseline(
+    comparison: ComparisonSet, spec: tuple[tuple[str, str], ...] | None, baseline_folder: Path | None
+) -> None:
     if baseline_folder is not None:
-        candidates = [g for g in comparison.groups
-                      if any(r.folder == baseline_folder for r in g.runs + g.partial)]
+        candidates = [
+            g for g in comparison.groups if any(r.folder == baseline_folder for r in g.runs + g.partial)
+        ]
         wanted = f"the group of {baseline_folder}"
     else:
         spec = spec or DEFAULT_BASELINE
@@ -267,44 +292,65 @@ def choose_baseline(comparison: ComparisonSet, spec: tuple[tuple[str, str], ...]
         comparison.baseline_note = f"no finished group matches the baseline {wanted}: speedups not computed"
     else:
         labels = "; ".join(g.label for g in candidates)
-        comparison.baseline_note = (f"{len(candidates)} groups match the baseline {wanted} ({labels}): "
-                                    f"choose one with --baseline KEY=VALUE; speedups not computed")
+        comparison.baseline_note = (
+            f"{len(candidates)} groups match the baseline {wanted} ({labels}): "
+            f"choose one with --baseline KEY=VALUE; speedups not computed"
+        )
 
 
 def natural_key(text: str) -> list:
     """Sort ``burn_in_epochs=2`` before ``burn_in_epochs=10``."""
-    return [(0, float(part), "") if part and part[0].isdigit() else (1, 0.0, part)
-            for part in re.split(r"(\d+(?:\.\d+)?)", text) if part]
+    return [
+        (0, float(part), "") if part and part[0].isdigit() else (1, 0.0, part)
+        for part in re.split(r"(\d+(?:\.\d+)?)", text)
+        if part
+    ]
 
 
-def make_comparison_sets(groups: list[Group], baseline_spec=None,
-                         baseline_folder: Path | None = None) -> list[ComparisonSet]:
+def make_comparison_sets(
+    groups: list[Group], baseline_spec=None, baseline_folder: Path | None = None
+) -> list[ComparisonSet]:
     sets: dict[str, ComparisonSet] = {}
     for group in groups:
         common = {k: v for k, v in group.settings.items() if not is_method_key(k)}
         sets.setdefault(key_of(common), ComparisonSet(common, [])).groups.append(group)
     comparisons = list(sets.values())
     title_keys = varying_keys([c.settings for c in comparisons])
-    titles = [names.set_title(c.settings) or describe(c.settings, title_keys, always=("dataset", "model", "schedule"))
-              for c in comparisons]
+    titles = [
+        names.set_title(c.settings)
+        or describe(c.settings, title_keys, always=("dataset", "model", "schedule"))
+        for c in comparisons
+    ]
     for title in set(titles):  # sets with the same data and model: add what else differs (schedule, ...)
         same = [i for i, t in enumerate(titles) if t == title]
         if len(same) > 1:
-            keys = [k for k in varying_keys([comparisons[i].settings for i in same]) if k not in ("dataset", "model")]
+            keys = [
+                k
+                for k in varying_keys([comparisons[i].settings for i in same])
+                if k not in ("dataset", "model")
+            ]
             for i in same:
-                extra = describe(comparisons[i].settings, keys, always=("schedule",) if "schedule" in keys else ())
+                extra = describe(
+                    comparisons[i].settings, keys, always=("schedule",) if "schedule" in keys else ()
+                )
                 titles[i] = f"{title}, {extra}" if extra else title
     for number, (comparison, title) in enumerate(zip(comparisons, titles), 1):
         comparison.number = number
         if len(title) > MAX_TITLE:
-            title = title[:MAX_TITLE - 3].rstrip() + "..."
+            title = title[: MAX_TITLE - 3].rstrip() + "..."
         # sets that differ only in keys some of them lack (runs with and without .hydra/) get a number
-        comparison.title = title if titles.count(title) == 1 and len(title) <= MAX_TITLE else f"{title} (set {number})"
+        comparison.title = (
+            title if titles.count(title) == 1 and len(title) <= MAX_TITLE else f"{title} (set {number})"
+        )
         label_groups(comparison.groups)
         for group in comparison.groups:
             group.set_title = comparison.title
-        comparison.groups.sort(key=lambda g: (g.settings.get("sampler") != "uniform"
-                                              or names.prunes(g.settings), natural_key(g.label)))
+        comparison.groups.sort(
+            key=lambda g: (
+                g.settings.get("sampler") != "uniform" or names.prunes(g.settings),
+                natural_key(g.label),
+            )
+        )
         choose_baseline(comparison, baseline_spec, baseline_folder)
     for number, group in enumerate((g for c in comparisons for g in c.groups), 1):
         group.number = number

@@ -110,10 +110,15 @@ def speedup(baseline: Baseline, t_n: int | None, extra_iterations: float = 0.0) 
     return baseline.step / (t_n + extra_iterations)
 
 
-def speedup_curve(baseline: Baseline, steps: np.ndarray, acc: np.ndarray, eps_values=EPS_GRID,
-                  extra_iterations: float = 0.0) -> np.ndarray:
-    return np.array([speedup(baseline, iterations_to_reach(baseline, steps, acc, eps), extra_iterations)
-                     for eps in eps_values])
+def speedup_curve(
+    baseline: Baseline, steps: np.ndarray, acc: np.ndarray, eps_values=EPS_GRID, extra_iterations: float = 0.0
+) -> np.ndarray:
+    return np.array(
+        [
+            speedup(baseline, iterations_to_reach(baseline, steps, acc, eps), extra_iterations)
+            for eps in eps_values
+        ]
+    )
 
 
 # -- sample and class importance (Section 4.2, Appendix B) ----------------------------------
@@ -125,8 +130,11 @@ def class_importance(weights, labels, num_classes: int) -> np.ndarray:
     """
     weights = np.asarray(weights, dtype=np.float64)
     top = weights.max() if weights.size else 0.0
-    totals = np.bincount(np.asarray(labels, dtype=np.int64), weights=weights / top if top > 0 else weights,
-                         minlength=num_classes)
+    totals = np.bincount(
+        np.asarray(labels, dtype=np.int64),
+        weights=weights / top if top > 0 else weights,
+        minlength=num_classes,
+    )
     return totals / totals.sum()
 
 

@@ -43,15 +43,30 @@ def setting_name(key: str) -> str:
     """``sampler.gamma`` -> ``γ``; a key without a symbol keeps its last part."""
     return SETTING_SYMBOLS.get(key, key.split(".")[-1])
 
+
 DATASETS = {
-    "digits": ("digits (8x8)", 10), "digits9": ("digits without 8", 9), "digits_imagefolder": ("digits (8x8)", 10),
-    "fashion_mnist": ("Fashion-MNIST", 10), "fashion_mnist9": ("Fashion-MNIST, 9 classes", 9),
-    "cifar10": ("CIFAR-10", 10), "cifar9": ("CIFAR-9", 9), "cifar100": ("CIFAR-100", 100),
+    "digits": ("digits (8x8)", 10),
+    "digits9": ("digits without 8", 9),
+    "digits_imagefolder": ("digits (8x8)", 10),
+    "fashion_mnist": ("Fashion-MNIST", 10),
+    "fashion_mnist9": ("Fashion-MNIST, 9 classes", 9),
+    "cifar10": ("CIFAR-10", 10),
+    "cifar9": ("CIFAR-9", 9),
+    "cifar100": ("CIFAR-100", 100),
     "imagenet": ("ImageNet-1K", 1000),
 }
-MODELS = {"lenet": "LeNet", "resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
-          "resnet50_imagenet": "ResNet50", "resnet101": "ResNet101", "googlenet": "GoogLeNet",
-          "pyramidnet20": "PyramidNet20", "pyramidnet110": "PyramidNet110", "pyramidnet164": "PyramidNet164"}
+MODELS = {
+    "lenet": "LeNet",
+    "resnet18": "ResNet18",
+    "resnet34": "ResNet34",
+    "resnet50": "ResNet50",
+    "resnet50_imagenet": "ResNet50",
+    "resnet101": "ResNet101",
+    "googlenet": "GoogLeNet",
+    "pyramidnet20": "PyramidNet20",
+    "pyramidnet110": "PyramidNet110",
+    "pyramidnet164": "PyramidNet164",
+}
 
 
 def number(value) -> str:
@@ -63,7 +78,11 @@ def number(value) -> str:
 
 
 def percent(value) -> str:
-    return f"{100 * value:g}%" if isinstance(value, (int, float)) and not isinstance(value, bool) else number(value)
+    return (
+        f"{100 * value:g}%"
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else number(value)
+    )
 
 
 def prunes(settings: dict) -> bool:
@@ -72,11 +91,16 @@ def prunes(settings: dict) -> bool:
 
 
 def method_name(settings: dict) -> str | None:
-    """``ours (E=5, γ=0.5)`` from the sampler and loss settings; None for a sampler this module does not know."""
+    """``ours (E=5, γ=0.5)`` from the sampler and loss settings.
+
+    None for a sampler this module does not know."""
     if settings.get("sampler") == "uniform" and prunes(settings):
         # EL2N: SGD-Scan on pruned data (runs before pruning became a dataset option: sampler=el2n_pruning)
-        settings = {**settings, "sampler": "el2n_pruning",
-                    "sampler.prune_fraction": settings.get("dataset.prune_fraction")}
+        settings = {
+            **settings,
+            "sampler": "el2n_pruning",
+            "sampler.prune_fraction": settings.get("dataset.prune_fraction"),
+        }
     sampler = settings.get("sampler")
     if sampler not in SAMPLERS:
         return None
@@ -100,7 +124,9 @@ def method_name(settings: dict) -> str | None:
         if value is not None and value != default and (key != "weight_floor" or value):
             parts.append(text.format(number(value)))
     if loss_name:
-        parts.append(loss_name + (f" {GAMMA}={number(settings['loss.gamma'])}" if "loss.gamma" in settings else ""))
+        parts.append(
+            loss_name + (f" {GAMMA}={number(settings['loss.gamma'])}" if "loss.gamma" in settings else "")
+        )
     return f"{name} ({', '.join(parts)})" if parts else name
 
 
@@ -133,9 +159,17 @@ def set_title(settings: dict) -> str | None:
     return f"{dataset}, {model}"
 
 
-LATEX_CHARACTERS = {GAMMA: r"$\gamma$", "ε": r"$\epsilon$", "α": r"$\alpha$", "±": r"$\pm$",
-                    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}", "—": "---",
-                    **{ch: "\\" + ch for ch in "&%$#_{}"}}
+LATEX_CHARACTERS = {
+    GAMMA: r"$\gamma$",
+    "ε": r"$\epsilon$",
+    "α": r"$\alpha$",
+    "±": r"$\pm$",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "—": "---",
+    **{ch: "\\" + ch for ch in "&%$#_{}"},
+}
 
 
 def latex(text: str) -> str:

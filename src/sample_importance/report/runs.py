@@ -151,8 +151,9 @@ def resolve_interpolations(config: dict) -> dict:
                 walk(value, f"{name}.")
             elif isinstance(value, str) and "${" in value and not any(t in value for t in KEEP_LITERAL):
                 try:
-                    node[key] = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(tree, name)}),
-                                                       resolve=True)["v"]
+                    node[key] = OmegaConf.to_container(
+                        OmegaConf.create({"v": OmegaConf.select(tree, name)}), resolve=True
+                    )["v"]
                 except Exception:  # needs Hydra's runtime or a missing key: keep the text
                     pass
 
@@ -175,7 +176,9 @@ def last_log_line(folder: Path) -> str:
 
 
 def age_minutes(folder: Path) -> float:
-    newest = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=folder.stat().st_mtime)
+    newest = max(
+        (p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=folder.stat().st_mtime
+    )
     return (time.time() - newest) / 60
 
 
@@ -188,7 +191,9 @@ def load_run(folder: Path) -> Run:
     run.overrides = [str(o) for o in (read_yaml(folder / ".hydra" / "overrides.yaml") or [])]
     run.choices = hydra_choices(folder)
     try:
-        run.summary = json.loads((folder / SUMMARY_FILE).read_text()) if (folder / SUMMARY_FILE).is_file() else None
+        run.summary = (
+            json.loads((folder / SUMMARY_FILE).read_text()) if (folder / SUMMARY_FILE).is_file() else None
+        )
     except (OSError, json.JSONDecodeError) as error:
         run.note = f"summary.json unreadable ({error})"
     summary = run.summary or {}
@@ -200,7 +205,10 @@ def load_run(folder: Path) -> Run:
     history = summary.get("test_acc_history") or []
     if history:
         steps, acc = zip(*history)
-        run.curve, run.curve_source = (np.asarray(steps, dtype=np.int64), np.asarray(acc, dtype=float)), "summary"
+        run.curve, run.curve_source = (
+            (np.asarray(steps, dtype=np.int64), np.asarray(acc, dtype=float)),
+            "summary",
+        )
     elif run.events_dir.is_dir():
         scalars = events.read_run_scalars(run, ["test/acc"])
         if "test/acc" in scalars:
@@ -208,12 +216,15 @@ def load_run(folder: Path) -> Run:
     if run.summary is None and not run.note:
         if run.curve is not None:
             epochs = (run.config or {}).get("schedule", {}).get("max_epochs", "?")
-            run.note = (f"no summary.json: {len(run.curve[0])} of {epochs} epochs logged, last write "
-                        f"{age_minutes(folder):.0f} min ago (still going, or crashed)")
+            run.note = (
+                f"no summary.json: {len(run.curve[0])} of {epochs} epochs logged, last write "
+                f"{age_minutes(folder):.0f} min ago (still going, or crashed)"
+            )
         else:
             line = last_log_line(folder)
             run.note = "no summary.json and no test accuracy logged (failed before the first epoch)" + (
-                f"; log ends: {line}" if line else "")
+                f"; log ends: {line}" if line else ""
+            )
     return run
 
 

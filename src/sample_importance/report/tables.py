@@ -46,8 +46,15 @@ def write(output: Path, name: str, columns: list[Column], rows: list[list], capt
         writer.writerow([c.header for c in columns])
         writer.writerows([[csv_value(v) for v in row] for row in rows])
     align = "".join("l" if i == 0 else "r" for i in range(len(columns)))
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex(caption)}}}", rf"\begin{{tabular}}{{{align}}}",
-             r"\toprule", " & ".join(latex(c.header) for c in columns) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex(caption)}}}",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(latex(c.header) for c in columns) + r" \\",
+        r"\midrule",
+    ]
     for row in rows:
         cells = ["---" if v is None else latex(c.show(v)) for c, v in zip(columns, row)]
         lines.append(" & ".join(cells) + r" \\")

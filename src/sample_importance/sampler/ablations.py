@@ -38,27 +38,38 @@ log = logging.getLogger(__name__)
 SCORE_SOURCES = ("eval_pass", "train_forward")
 
 
-def weight_source(burn_in_epochs, score: str = "p_true", weights_file: str | list[str] | None = None,
-                  weights_order: str | None = None, score_source: str = "eval_pass",
-                  auto_spearman_threshold: float = 0.9, auto_max_burn_in_epochs: int = 10):
+def weight_source(
+    burn_in_epochs,
+    score: str = "p_true",
+    weights_file: str | list[str] | None = None,
+    weights_order: str | None = None,
+    score_source: str = "eval_pass",
+    auto_spearman_threshold: float = 0.9,
+    auto_max_burn_in_epochs: int = 10,
+):
     """(the weight source, the ``AutoBurnIn`` or None) that the ``sampler`` keys ask for; checks them."""
     if burn_in_epochs != "auto":
         check_int_at_least("sampler.burn_in_epochs", burn_in_epochs, 0)
     if score not in SCORE_NAMES:
         raise ConfigError(f"sampler.score must be one of {', '.join(SCORE_NAMES)}, got {score!r}")
     if score_source not in SCORE_SOURCES:
-        raise ConfigError(f"sampler.score_source must be one of {', '.join(SCORE_SOURCES)}, "
-                          f"got {score_source!r}")
+        raise ConfigError(
+            f"sampler.score_source must be one of {', '.join(SCORE_SOURCES)}, got {score_source!r}"
+        )
     if weights_file is not None and score != "p_true":
         raise ConfigError("sampler.weights_file replaces scoring: leave sampler.score at p_true")
     order = check_file_order("sampler.weights_order", weights_order)
     if score_source == "train_forward":
         if score != "p_true" or weights_file is not None:
-            raise ConfigError("sampler.score_source=train_forward records p_true: use it with "
-                              "sampler.score=p_true and no sampler.weights_file")
+            raise ConfigError(
+                "sampler.score_source=train_forward records p_true: use it with "
+                "sampler.score=p_true and no sampler.weights_file"
+            )
         if burn_in_epochs == "auto" or burn_in_epochs == 0:
-            raise ConfigError("sampler.score_source=train_forward needs a fixed sampler.burn_in_epochs >= 1 "
-                              "(it reads epoch E's training steps)")
+            raise ConfigError(
+                "sampler.score_source=train_forward needs a fixed sampler.burn_in_epochs >= 1 "
+                "(it reads epoch E's training steps)"
+            )
         source = TrainForwardWeights()
     elif weights_file is not None:
         paths = [weights_file] if isinstance(weights_file, str) else [str(path) for path in weights_file]
@@ -70,8 +81,9 @@ def weight_source(burn_in_epochs, score: str = "p_true", weights_file: str | lis
     if burn_in_epochs != "auto":
         return source, None
     if weights_file is not None:
-        raise ConfigError("sampler.burn_in_epochs=auto needs scoring; it cannot be combined with "
-                          "sampler.weights_file")
+        raise ConfigError(
+            "sampler.burn_in_epochs=auto needs scoring; it cannot be combined with sampler.weights_file"
+        )
     if not source.needs_model:
         raise ConfigError("sampler.burn_in_epochs=auto needs a model-based score, not sampler.score=random")
     return source, AutoBurnIn(auto_spearman_threshold, auto_max_burn_in_epochs)
@@ -169,8 +181,10 @@ class TrainForwardWeights(ScoringPassWeights):
             raise RuntimeError("score_source=train_forward recorded no training step in epoch E")
         if missing.any():
             p[missing] = p[~missing].mean()
-            log.info("score_source=train_forward: %d samples not drawn in epoch E get the mean p_true",
-                     int(missing.sum()))
+            log.info(
+                "score_source=train_forward: %d samples not drawn in epoch E get the mean p_true",
+                int(missing.sum()),
+            )
         labels = trainer.datamodule.train_set.labels.clone()
         return Scores("p_true", labels, p, 1.0 - p, self.seconds + time.perf_counter() - start)
 

@@ -48,7 +48,7 @@ class AutoBurnIn:
         return self.previous is not None
 
     def observe(self, epochs_done: int, weights: torch.Tensor) -> float | None:
-        """Record epoch ``epochs_done``'s weights; the correlation with the last ones (None the first time)."""
+        """Record epoch ``epochs_done``'s weights; the correlation with the last (None the first time)."""
         weights = weights.detach().double().cpu().clone()
         rho = None
         if self.previous is not None:

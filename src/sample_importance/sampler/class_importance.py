@@ -14,7 +14,9 @@ from sample_importance.report.metrics import class_importance
 from sample_importance.sampler.importance import ImportanceSampling
 
 
-def class_level_weights(weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def class_level_weights(
+    weights: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(per-sample W_{y_i} / n_{y_i}, the class importances W_c)."""
     shares = torch.from_numpy(class_importance(weights.numpy(), labels.numpy(), num_classes))
     counts = torch.bincount(labels.long(), minlength=num_classes).double()
@@ -31,7 +33,9 @@ class ClassImportanceSampling(ImportanceSampling):
         super().__init__(*args, **kwargs)
         self.class_weights: list[float] | None = None
 
-    def final_weights(self, weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, dict]:
+    def final_weights(
+        self, weights: torch.Tensor, labels: torch.Tensor, num_classes: int
+    ) -> tuple[torch.Tensor, dict]:
         per_sample, shares = class_level_weights(weights, labels, num_classes)
         self.class_weights = shares.tolist()
         return per_sample, {"class_weight": shares, "sample_importance_weight": weights.double().clone()}

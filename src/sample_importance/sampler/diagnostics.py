@@ -47,8 +47,9 @@ def sampling_phase(trainer: pl.Trainer) -> tuple[int, str]:
     return 0, f"burn-in {trainer.current_epoch + 1}/{burn_in}"
 
 
-def log_class_shares(writer, tag: str, weights: torch.Tensor, labels: torch.Tensor, datamodule,
-                     step: int) -> None:
+def log_class_shares(
+    writer, tag: str, weights: torch.Tensor, labels: torch.Tensor, datamodule, step: int
+) -> None:
     """One scalar per class, ``TAG/007_name``: the class's share of the weights (its class importance)."""
     shares = class_importance(weights.numpy(), labels.numpy(), datamodule.num_classes)
     for c, share in enumerate(shares.tolist()):
@@ -85,8 +86,9 @@ def extreme_images_grid(datamodule, weights: torch.Tensor, labels: torch.Tensor)
     return grid
 
 
-def log_switch(trainer: pl.Trainer, scores, weights: torch.Tensor, seconds: float,
-               chosen_burn_in: int | None = None) -> None:
+def log_switch(
+    trainer: pl.Trainer, scores, weights: torch.Tensor, seconds: float, chosen_burn_in: int | None = None
+) -> None:
     """The switch in TensorBoard: weights, class shares, p_true and the easiest and hardest images
     (where a model ran), the hardness of another ``score``, the E that ``burn_in_epochs=auto`` chose."""
     datamodule, step = trainer.datamodule, trainer.global_step
@@ -117,11 +119,17 @@ def log_switch_again(trainer: pl.Trainer, seconds: float, chosen_burn_in: int | 
     try:
         record = read_torch_file(path)
     except UserError as error:
-        raise UserError(f"{error}; the checkpoint holds the weights, this file only the switch's record: "
-                        f"delete it to resume without it") from error
+        raise UserError(
+            f"{error}; the checkpoint holds the weights, this file only the switch's record: "
+            f"delete it to resume without it"
+        ) from error
     p_true = record["p_true"]
-    scores = SimpleNamespace(score=record.get("score", "p_true"), label=record["label"], p_true=p_true,
-                             hardness=record.get("hardness", 1.0 - p_true))
+    scores = SimpleNamespace(
+        score=record.get("score", "p_true"),
+        label=record["label"],
+        p_true=p_true,
+        hardness=record.get("hardness", 1.0 - p_true),
+    )
     log_switch(trainer, scores, record["weight"], seconds, chosen_burn_in)
 
 
@@ -141,5 +149,11 @@ class SamplingDiagnostics(Callback):
         for writer in writers:
             for name, value in stats.items():
                 writer.add_scalar(f"sampling/{name}", value, trainer.global_step)
-            log_class_shares(writer, "sampling/class_share", sampler.weights, datamodule.train_set.labels,
-                             datamodule, trainer.global_step)
+            log_class_shares(
+                writer,
+                "sampling/class_share",
+                sampler.weights,
+                datamodule.train_set.labels,
+                datamodule,
+                trainer.global_step,
+            )

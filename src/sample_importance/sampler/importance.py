@@ -42,8 +42,9 @@ def p_true(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=1).gather(1, labels[:, None].long()).squeeze(1)
 
 
-def hardness_weights(hardness: torch.Tensor, gamma: float,
-                     weight_floor: float = 0.0) -> tuple[torch.Tensor, str]:
+def hardness_weights(
+    hardness: torch.Tensor, gamma: float, weight_floor: float = 0.0
+) -> tuple[torch.Tensor, str]:
     """w = max(h^gamma, weight_floor) in float64, and what was done about degenerate weights.
 
     Only the ratios of the weights matter for the draw. For large |gamma| h^gamma leaves float64
@@ -142,7 +143,8 @@ def scoring_pass(module, datamodule, score: str = "p_true") -> Scores:
     if bad:
         raise TrainingDiverged(
             f"the scoring pass gives NaN or infinite {score} for {bad} of {num_samples} training samples "
-            f"(the model diverged: lower schedule.lr); the last good checkpoint is checkpoints/last.ckpt")
+            f"(the model diverged: lower schedule.lr); the last good checkpoint is checkpoints/last.ckpt"
+        )
     return Scores(score, labels.long(), p, hardness, time.perf_counter() - start)
 
 
@@ -152,9 +154,15 @@ def save_sample_weights(path: Path, epoch: int, gamma: float, scores, weights: t
     bad = int((~torch.isfinite(weights)).sum())  # hardness_weights keeps them finite; so must the file
     if bad:
         raise UserError(f"{bad} weights are NaN or infinite; {path} not written")
-    record = {"epoch": int(epoch), "gamma": float(gamma), "index": torch.arange(len(weights)),
-              "label": scores.label.clone(), "p_true": scores.p_true.double().clone(),
-              "weight": weights.double().clone(), **extra}
+    record = {
+        "epoch": int(epoch),
+        "gamma": float(gamma),
+        "index": torch.arange(len(weights)),
+        "label": scores.label.clone(),
+        "p_true": scores.p_true.double().clone(),
+        "weight": weights.double().clone(),
+        **extra,
+    }
     torch_save(record, path)
 
 
@@ -211,8 +219,14 @@ class ImportanceSampling(SamplerCallback):
 
     name = "importance"
 
-    def __init__(self, burn_in_epochs: int | str = 5, gamma: float = 0.5, weight_floor: float = 0.0,
-                 unbiased: bool = False, **ablations) -> None:
+    def __init__(
+        self,
+        burn_in_epochs: int | str = 5,
+        gamma: float = 0.5,
+        weight_floor: float = 0.0,
+        unbiased: bool = False,
+        **ablations,
+    ) -> None:
         from sample_importance.sampler import ablations as options  # the ablations build on this module
 
         self.gamma, self.weight_floor = check_weight_settings(gamma, weight_floor)
@@ -226,9 +240,15 @@ class ImportanceSampling(SamplerCallback):
 
     def hparams(self) -> dict:
         source = self.source.hparams()
-        return {"burn_in_epochs": self.burn_in_epochs, "gamma": self.gamma, "weight_floor": self.weight_floor,
-                "score": source.pop("score"), "unbiased": self.unbiased, **source,
-                **(self.auto.hparams() if self.auto else {})}
+        return {
+            "burn_in_epochs": self.burn_in_epochs,
+            "gamma": self.gamma,
+            "weight_floor": self.weight_floor,
+            "score": source.pop("score"),
+            "unbiased": self.unbiased,
+            **source,
+            **(self.auto.hparams() if self.auto else {}),
+        }
 
     def validate(self, max_epochs: int) -> None:
         if self.auto is None:
@@ -269,8 +289,12 @@ class ImportanceSampling(SamplerCallback):
         scored = self.weigh(trainer, pl_module)
         rho = self.auto.observe(epochs_done, scored[1])
         if rho is not None:
-            log.info("burn_in_epochs=auto: Spearman rho between the weights of epochs %d and %d is %.4f",
-                     epochs_done - 1, epochs_done, rho)
+            log.info(
+                "burn_in_epochs=auto: Spearman rho between the weights of epochs %d and %d is %.4f",
+                epochs_done - 1,
+                epochs_done,
+                rho,
+            )
             for writer in diagnostics.tensorboard_writers(trainer):
                 writer.add_scalar("importance/auto_burn_in_spearman", rho, trainer.global_step)
         if self.auto.should_switch(epochs_done):
@@ -283,28 +307,50 @@ class ImportanceSampling(SamplerCallback):
         self.scoring_seconds += scores.seconds
         return scores, *self.source.weights(scores, self.gamma, self.weight_floor)
 
-    def final_weights(self, weights: torch.Tensor, labels: torch.Tensor,
-                      num_classes: int) -> tuple[torch.Tensor, dict]:
+    def final_weights(
+        self, weights: torch.Tensor, labels: torch.Tensor, num_classes: int
+    ) -> tuple[torch.Tensor, dict]:
         """The weights the sampler draws by, extra fields for ``sample_weights.pt`` (SGD-SCI changes them)."""
         return weights, {}
 
-    def switch(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epochs_done: int,
-               scored: tuple[Scores, torch.Tensor, str] | None = None) -> None:
+    def switch(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        epochs_done: int,
+        scored: tuple[Scores, torch.Tensor, str] | None = None,
+    ) -> None:
         scores, weights, self.fallback = scored or self.weigh(trainer, pl_module)
         if self.fallback:
-            log.warning("every importance weight is zero (all hardness 0 with gamma=%s): drawing uniformly "
-                        "with replacement instead; set sampler.weight_floor > 0 to keep a floor", self.gamma)
+            log.warning(
+                "every importance weight is zero (all hardness 0 with gamma=%s): drawing uniformly "
+                "with replacement instead; set sampler.weight_floor > 0 to keep a floor",
+                self.gamma,
+            )
         weights, extra = self.final_weights(weights, scores.label, trainer.datamodule.num_classes)
         trainer.datamodule.train_sampler().set_weights(weights)
         self.switched_after_epoch = epochs_done
         output_dir = Path(trainer.default_root_dir)
         if trainer.is_global_zero:
-            save_sample_weights(output_dir / "sample_weights.pt", epochs_done, self.gamma, scores, weights,
-                                fallback=self.fallback, unbiased=self.unbiased,
-                                weight_floor=self.weight_floor, **self.source.record(scores), **extra)
+            save_sample_weights(
+                output_dir / "sample_weights.pt",
+                epochs_done,
+                self.gamma,
+                scores,
+                weights,
+                fallback=self.fallback,
+                unbiased=self.unbiased,
+                weight_floor=self.weight_floor,
+                **self.source.record(scores),
+                **extra,
+            )
         diagnostics.log_switch(trainer, scores, weights, self.scoring_seconds, self.chosen_burn_in())
-        log.info("sampler switched to importance weights (%s) after epoch %d (scoring took %.2f s in all)",
-                 scores.score, epochs_done, self.scoring_seconds)
+        log.info(
+            "sampler switched to importance weights (%s) after epoch %d (scoring took %.2f s in all)",
+            scores.score,
+            epochs_done,
+            self.scoring_seconds,
+        )
         if epochs_done > 0:
             trainer.save_checkpoint(output_dir / "checkpoints" / f"burn_in_end_epoch{epochs_done}.ckpt")
 
@@ -322,8 +368,11 @@ class ImportanceSampling(SamplerCallback):
 
     # -- checkpoint and summary ----------------------------------------------------------
     def state_dict(self) -> dict:
-        state = {"switched_after_epoch": self.switched_after_epoch, "scoring_seconds": self.scoring_seconds,
-                 "fallback": self.fallback}
+        state = {
+            "switched_after_epoch": self.switched_after_epoch,
+            "scoring_seconds": self.scoring_seconds,
+            "fallback": self.fallback,
+        }
         return {**state, "auto": self.auto.state_dict()} if self.auto is not None else state
 
     def load_state_dict(self, state: dict) -> None:
@@ -334,8 +383,12 @@ class ImportanceSampling(SamplerCallback):
             self.auto.load_state_dict(state["auto"])
 
     def summary(self) -> dict:
-        record = {**self.hparams(), "switched_after_epoch": self.switched_after_epoch,
-                  "scoring_time_s": self.scoring_seconds, "weights_fallback": self.fallback or None}
+        record = {
+            **self.hparams(),
+            "switched_after_epoch": self.switched_after_epoch,
+            "scoring_time_s": self.scoring_seconds,
+            "weights_fallback": self.fallback or None,
+        }
         if self.auto is not None:
             record["burn_in_epochs_chosen"] = self.switched_after_epoch
             record["auto_spearman_history"] = [list(item) for item in self.auto.history]

@@ -52,6 +52,7 @@ def scaled_to_max(weights: torch.Tensor) -> torch.Tensor:
     top = weights.max()
     return weights / top if top > 0 else weights
 
+
 # Stream tags: generators seeded by (seed, epoch, position) for augmentation never coincide with
 # the draw's own (seed, epoch, chunk) generators.
 AUGMENTATION_STREAM = 0x41554720
@@ -176,7 +177,12 @@ class IndexSampler(DistributedSampler):
         self.subset = indices
 
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "dataset_size": self.dataset_size, "weights": self.weights, "subset": self.subset}
+        return {
+            "seed": self.seed,
+            "dataset_size": self.dataset_size,
+            "weights": self.weights,
+            "subset": self.subset,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if state["dataset_size"] != self.dataset_size:
@@ -206,7 +212,9 @@ class IndexSampler(DistributedSampler):
         chunk_size = self.draw_chunk_size or CHUNK_SIZE
         for chunk, start in enumerate(range(0, self.total_size, chunk_size)):
             size = min(chunk_size, self.total_size - start)
-            uniforms = torch.rand(size, generator=chunk_generator(self.seed, epoch, chunk), dtype=torch.float64)
+            uniforms = torch.rand(
+                size, generator=chunk_generator(self.seed, epoch, chunk), dtype=torch.float64
+            )
             # Searching the uniforms in sorted order walks the cdf front to back, so a large cdf
             # (800 MB at N = 1e8) stays in cache: about 3x faster there than searching them in
             # drawn order, and scattering the results back gives exactly the same sequence.

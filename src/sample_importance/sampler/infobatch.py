@@ -53,8 +53,13 @@ def pruning_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def select_kept(loss: torch.Tensor, seen: torch.Tensor, prune_fraction: float, generator: torch.Generator,
-                min_kept: int = 1) -> tuple[torch.Tensor, torch.Tensor, float]:
+def select_kept(
+    loss: torch.Tensor,
+    seen: torch.Tensor,
+    prune_fraction: float,
+    generator: torch.Generator,
+    min_kept: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """One InfoBatch epoch: (kept indices, ascending; mask of the kept low-loss samples; the mean).
 
     The low-loss samples are the seen ones with loss below the mean loss of the seen samples;
@@ -92,7 +97,9 @@ class InfoBatch(SamplerCallback):
             raise ConfigError(f"sampler.prune_fraction must be in [0, 1), got {prune_fraction}")
         delta = check_finite_number("sampler.pruning_epochs_fraction", pruning_epochs_fraction)
         if not 0 <= delta <= 1:
-            raise ConfigError(f"sampler.pruning_epochs_fraction must be in [0, 1], got {pruning_epochs_fraction}")
+            raise ConfigError(
+                f"sampler.pruning_epochs_fraction must be in [0, 1], got {pruning_epochs_fraction}"
+            )
         self.prune_fraction = prune_fraction
         self.pruning_epochs_fraction = delta
         self.losses: LatestValues | None = None
@@ -105,7 +112,10 @@ class InfoBatch(SamplerCallback):
 
     # -- the SamplerCallback contract --------------------------------------------------------
     def hparams(self) -> dict:
-        return {"prune_fraction": self.prune_fraction, "pruning_epochs_fraction": self.pruning_epochs_fraction}
+        return {
+            "prune_fraction": self.prune_fraction,
+            "pruning_epochs_fraction": self.pruning_epochs_fraction,
+        }
 
     def validate(self, max_epochs: int) -> None:
         """Any r in [0, 1) and delta in [0, 1] work with any number of epochs."""
@@ -156,7 +166,8 @@ class InfoBatch(SamplerCallback):
             self.losses = LatestValues(datamodule.num_train)
         elif len(self.losses) != datamodule.num_train:
             raise UserError(
-                f"the checkpoint's sampler=infobatch state covers {len(self.losses)} samples, this training set "
+                f"the checkpoint's sampler=infobatch state covers {len(self.losses)} samples, "
+                "this training set "
                 f"has {datamodule.num_train}: resume with the same dataset config"
             )
         sampler = datamodule.train_sampler()
@@ -169,8 +180,9 @@ class InfoBatch(SamplerCallback):
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_start_step = trainer.global_step
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         index, losses = gather_batch(outputs["index"], loss_of(outputs).detach())
         self.losses.update(index, losses)
         self.follow_schedule(trainer, batch_idx)
@@ -197,8 +209,13 @@ class InfoBatch(SamplerCallback):
         threshold = float("nan")
         if next_epoch < trainer.max_epochs and self.prunes_epoch(next_epoch, trainer.max_epochs):
             min_kept = trainer.datamodule.per_device_batch_size() * trainer.world_size
-            kept, rescaled, threshold = select_kept(self.losses.value, self.losses.seen, self.prune_fraction,
-                                                    pruning_generator(sampler.seed, next_epoch), min_kept)
+            kept, rescaled, threshold = select_kept(
+                self.losses.value,
+                self.losses.seen,
+                self.prune_fraction,
+                pruning_generator(sampler.seed, next_epoch),
+                min_kept,
+            )
             if len(kept) < len(self.losses):
                 self.set_epoch_draw(sampler, kept, rescaled)
             else:
@@ -214,9 +231,14 @@ class InfoBatch(SamplerCallback):
             writer.add_scalar("infobatch/kept_fraction_next_epoch", kept_next / len(self.losses), step)
             if threshold == threshold:
                 writer.add_scalar("infobatch/mean_loss_threshold", threshold, step)
-        log.info("infobatch: epoch %d ran %d of %d steps; next epoch draws %d of %d samples",
-                 trainer.current_epoch, steps_this_epoch, self.full_steps_per_epoch,
-                 kept_next, len(self.losses))
+        log.info(
+            "infobatch: epoch %d ran %d of %d steps; next epoch draws %d of %d samples",
+            trainer.current_epoch,
+            steps_this_epoch,
+            self.full_steps_per_epoch,
+            kept_next,
+            len(self.losses),
+        )
 
     # -- checkpoint -----------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -45,8 +45,13 @@ class OnlineImportanceSampling(UpdatingSampling):
     name = "importance_online"
     store_class = LatestValues
 
-    def __init__(self, burn_in_epochs: int = 5, gamma: float = 0.5, weight_floor: float = 0.0,
-                 refresh_every_n_batches: int = 1) -> None:
+    def __init__(
+        self,
+        burn_in_epochs: int = 5,
+        gamma: float = 0.5,
+        weight_floor: float = 0.0,
+        refresh_every_n_batches: int = 1,
+    ) -> None:
         super().__init__(burn_in_epochs, refresh_every_n_batches)
         self.gamma, self.weight_floor = check_weight_settings(gamma, weight_floor)
         self.scoring_seconds = 0.0
@@ -67,25 +72,41 @@ class OnlineImportanceSampling(UpdatingSampling):
         weights = trainer.datamodule.train_sampler().weights
         if trainer.is_global_zero:  # the weights at the switch, as sampler=importance records them
             fallback = "uniform" if self.fallback_refreshes else ""
-            save_sample_weights(Path(trainer.default_root_dir) / "sample_weights.pt", self.burn_in_epochs,
-                                self.gamma, scores, weights, fallback=fallback, unbiased=False,
-                                weight_floor=self.weight_floor, score="p_true")
+            save_sample_weights(
+                Path(trainer.default_root_dir) / "sample_weights.pt",
+                self.burn_in_epochs,
+                self.gamma,
+                scores,
+                weights,
+                fallback=fallback,
+                unbiased=False,
+                weight_floor=self.weight_floor,
+                score="p_true",
+            )
         diagnostics.log_switch(trainer, scores, weights, scores.seconds)
-        log.info("sampler switched to online importance weights after epoch %d (scoring took %.2f s)",
-                 self.burn_in_epochs, scores.seconds)
+        log.info(
+            "sampler switched to online importance weights after epoch %d (scoring took %.2f s)",
+            self.burn_in_epochs,
+            scores.seconds,
+        )
 
     def compute_weights(self) -> torch.Tensor:
         weights, fallback = importance_weights(self.store.value, self.gamma, self.weight_floor)
         if fallback:
             if not self.fallback_refreshes:
-                log.warning("every online importance weight is zero (all p_true = 1): drawing uniformly with "
-                            "replacement until some sample is missed again; sampler.weight_floor > 0 avoids it")
+                log.warning(
+                    "every online importance weight is zero (all p_true = 1): drawing uniformly with "
+                    "replacement until some sample is missed again; sampler.weight_floor > 0 avoids it"
+                )
             self.fallback_refreshes += 1
         return weights
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "scoring_seconds": self.scoring_seconds,
-                "fallback_refreshes": self.fallback_refreshes}
+        return {
+            **super().state_dict(),
+            "scoring_seconds": self.scoring_seconds,
+            "fallback_refreshes": self.fallback_refreshes,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -93,5 +114,8 @@ class OnlineImportanceSampling(UpdatingSampling):
         self.fallback_refreshes = int(state.get("fallback_refreshes", 0))
 
     def summary(self) -> dict:
-        return {**super().summary(), "scoring_time_s": self.scoring_seconds,
-                "fallback_refreshes": self.fallback_refreshes}
+        return {
+            **super().summary(),
+            "scoring_time_s": self.scoring_seconds,
+            "fallback_refreshes": self.fallback_refreshes,
+        }

@@ -62,15 +62,23 @@ class PrioritizedSampling(UpdatingSampling):
 
     store_class = LatestValues
 
-    def __init__(self, kind: str = "proportional", alpha: float = 0.6, epsilon: float = 1e-6,
-                 burn_in_epochs: int = 0, refresh_every_n_batches: int = 1) -> None:
+    def __init__(
+        self,
+        kind: str = "proportional",
+        alpha: float = 0.6,
+        epsilon: float = 1e-6,
+        burn_in_epochs: int = 0,
+        refresh_every_n_batches: int = 1,
+    ) -> None:
         super().__init__(burn_in_epochs, refresh_every_n_batches)
         if kind not in KINDS:
             raise ConfigError(f"sampler.kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if check_finite_number("sampler.alpha", alpha) < 0:
             raise ConfigError(f"sampler.alpha must be >= 0, got {alpha}")
         if check_finite_number("sampler.epsilon", epsilon) <= 0 and kind == "proportional":
-            raise ConfigError(f"sampler.epsilon must be > 0 (it keeps zero-loss samples drawable), got {epsilon}")
+            raise ConfigError(
+                f"sampler.epsilon must be > 0 (it keeps zero-loss samples drawable), got {epsilon}"
+            )
         self.kind = kind
         self.name = f"prioritized_{kind}"
         self.alpha = float(alpha)

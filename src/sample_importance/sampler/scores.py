@@ -45,7 +45,9 @@ def el2n_metric(module, logits, images, targets) -> torch.Tensor:
     return el2n_of(torch.softmax(logits.float(), dim=1), targets)
 
 
-def per_sample_grad_norms(net: torch.nn.Module, loss, images, targets, chunk_size: int = GRAD_NORM_CHUNK_SIZE):
+def per_sample_grad_norms(
+    net: torch.nn.Module, loss, images, targets, chunk_size: int = GRAD_NORM_CHUNK_SIZE
+):
     """|| grad_theta loss(net(x_i), y_i) ||_2 for each sample, with torch.func (vmap over grad).
 
     The network must be in eval mode (batch norm then uses its running statistics, so every
@@ -61,7 +63,9 @@ def per_sample_grad_norms(net: torch.nn.Module, loss, images, targets, chunk_siz
         return loss(logits, target.unsqueeze(0)).sum()
 
     with torch.enable_grad():
-        grads = vmap(grad(sample_loss), in_dims=(None, None, 0, 0), chunk_size=chunk_size)(params, buffers, images, targets)
+        grads = vmap(grad(sample_loss), in_dims=(None, None, 0, 0), chunk_size=chunk_size)(
+            params, buffers, images, targets
+        )
     squared = sum(g.flatten(1).double().pow(2).sum(1) for g in grads.values())
     return squared.sqrt()
 

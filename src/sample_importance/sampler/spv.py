@@ -54,7 +54,9 @@ class SpvSampling(UpdatingSampling):
     name = "spv"
     store_class = RunningMoments
 
-    def __init__(self, burn_in_epochs: int = 10, epsilon: float = 0.2, refresh_every_n_batches: int = 0) -> None:
+    def __init__(
+        self, burn_in_epochs: int = 10, epsilon: float = 0.2, refresh_every_n_batches: int = 0
+    ) -> None:
         super().__init__(burn_in_epochs, refresh_every_n_batches)
         if check_finite_number("sampler.epsilon", epsilon) < 0:
             raise ConfigError(f"sampler.epsilon must be >= 0, got {epsilon}")
@@ -71,5 +73,8 @@ class SpvSampling(UpdatingSampling):
 
     def summary(self) -> dict:
         count = self.store.count if self.store is not None else torch.zeros(1)
-        return {**super().summary(), "mean_history_length": float(count.double().mean()),
-                "samples_without_variance": int((count < 2).sum())}
+        return {
+            **super().summary(),
+            "mean_history_length": float(count.double().mean()),
+            "samples_without_variance": int((count < 2).sum()),
+        }

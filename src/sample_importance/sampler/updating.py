@@ -115,12 +115,18 @@ class RunningMoments:
     def variance(self) -> torch.Tensor:
         """The unbiased sample variance of each history; NaN where fewer than 2 values were seen."""
         count = self.count.double()
-        variance = (self.total_squares - self.total * self.total / count.clamp(min=1)) / (count - 1).clamp(min=1)
+        variance = (self.total_squares - self.total * self.total / count.clamp(min=1)) / (count - 1).clamp(
+            min=1
+        )
         variance = variance.clamp(min=0.0)
         return torch.where(self.count >= 2, variance, torch.full_like(variance, float("nan")))
 
     def state_dict(self) -> dict:
-        return {"count": self.count.clone(), "total": self.total.clone(), "total_squares": self.total_squares.clone()}
+        return {
+            "count": self.count.clone(),
+            "total": self.total.clone(),
+            "total_squares": self.total_squares.clone(),
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> RunningMoments:
@@ -171,7 +177,10 @@ class UpdatingSampling(SamplerCallback):
 
     # -- the SamplerCallback contract --------------------------------------------------------
     def hparams(self) -> dict:
-        return {"burn_in_epochs": self.burn_in_epochs, "refresh_every_n_batches": self.refresh_every_n_batches}
+        return {
+            "burn_in_epochs": self.burn_in_epochs,
+            "refresh_every_n_batches": self.refresh_every_n_batches,
+        }
 
     def validate(self, max_epochs: int) -> None:
         check_burn_in("sampler.burn_in_epochs", self.burn_in_epochs, max_epochs)
@@ -187,19 +196,27 @@ class UpdatingSampling(SamplerCallback):
             self.store = self.store_class(datamodule.num_train)
         elif len(self.store) != datamodule.num_train:
             raise UserError(
-                f"the checkpoint's sampler={self.name} state covers {len(self.store)} samples, this training set "
+                f"the checkpoint's sampler={self.name} state covers {len(self.store)} samples, "
+                "this training set "
                 f"has {datamodule.num_train}: resume with the same dataset config"
             )
         if self.refresh_every_n_batches:
-            datamodule.train_sampler().draw_chunk_size = datamodule.per_device_batch_size() * trainer.world_size
+            datamodule.train_sampler().draw_chunk_size = (
+                datamodule.per_device_batch_size() * trainer.world_size
+            )
         if self.burn_in_epochs == 0 and not self.weighting:
             self.start_weighting(trainer, pl_module)  # before the first epoch's iterator is made
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         index, values = gather_batch(outputs["index"], self.batch_values(outputs).detach())
         self.store.update(index, values)
-        if self.weighting and self.refresh_every_n_batches and (batch_idx + 1) % self.refresh_every_n_batches == 0:
+        if (
+            self.weighting
+            and self.refresh_every_n_batches
+            and (batch_idx + 1) % self.refresh_every_n_batches == 0
+        ):
             self.refresh(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -215,8 +232,11 @@ class UpdatingSampling(SamplerCallback):
 
     # -- checkpoint ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"weighting": self.weighting, "refreshes": self.refreshes,
-                "store": None if self.store is None else self.store.state_dict()}
+        return {
+            "weighting": self.weighting,
+            "refreshes": self.refreshes,
+            "store": None if self.store is None else self.store.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.weighting = bool(state["weighting"])

@@ -19,8 +19,17 @@ class SGDMultiStep:
         lr_milestones_epochs: epochs after which the learning rate is multiplied by ``lr_decay_factor``.
     """
 
-    def __init__(self, max_epochs: int, batch_size: int, lr: float, momentum: float = 0.9, nesterov: bool = True,
-                 weight_decay: float = 5e-5, lr_milestones_epochs=(), lr_decay_factor: float = 0.1) -> None:
+    def __init__(
+        self,
+        max_epochs: int,
+        batch_size: int,
+        lr: float,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        weight_decay: float = 5e-5,
+        lr_milestones_epochs=(),
+        lr_decay_factor: float = 0.1,
+    ) -> None:
         self.max_epochs = int(max_epochs)
         self.batch_size = int(batch_size)
         self.lr = float(lr)
@@ -32,8 +41,10 @@ class SGDMultiStep:
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"schedule.momentum must be in [0, 1), got {momentum}")
         if self.nesterov and self.momentum == 0:
-            raise ConfigError("schedule.nesterov=true needs schedule.momentum > 0 (Nesterov momentum without "
-                              "momentum is undefined); set schedule.nesterov=false for plain SGD")
+            raise ConfigError(
+                "schedule.nesterov=true needs schedule.momentum > 0 (Nesterov momentum without "
+                "momentum is undefined); set schedule.nesterov=false for plain SGD"
+            )
         if not (math.isfinite(self.lr_decay_factor) and self.lr_decay_factor > 0):
             raise ConfigError(f"schedule.lr_decay_factor must be a positive number, got {lr_decay_factor}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
@@ -43,8 +54,13 @@ class SGDMultiStep:
         return [m * steps_per_epoch for m in self.lr_milestones_epochs]
 
     def configure(self, parameters, steps_per_epoch: int):
-        optimizer = torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
-                                    weight_decay=self.weight_decay)
+        optimizer = torch.optim.SGD(
+            parameters,
+            lr=self.lr,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+        )
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, self.milestones_in_steps(steps_per_epoch), gamma=self.lr_decay_factor
         )
