@@ -303,6 +303,12 @@ def noise_note(arms: list[Arm]) -> str:
     return "; ".join(parts)
 
 
+def saturated(arms: list[Arm]) -> bool:
+    """Fewer than 10 test images left wrong by the best of them: differences are a few images."""
+    num_test = arms[0].summary().get("num_test") if arms else None
+    return bool(num_test) and (1 - max(a.row["max_mean_acc"] for a in arms)) * num_test < 10
+
+
 def verdict(checks: list[bool | None]) -> str:
     known = [c for c in checks if c is not None]
     if not known:
@@ -455,6 +461,14 @@ def claim_c2(reports: dict, out: Path) -> tuple[str, list[str], str]:
             f"ρ between seeds of one model ({min(within):.3f}) and above 0: "
             f"{'yes' if dependent and correlated else 'no'}.",
         ]
+    if rho_own is not None:
+        # the paper's 0.77: the models' weights, each at its own E, are positively correlated
+        checks.append(rho_own > 0)
+        lines += [
+            "",
+            f"Check (correlated at each model's own E): ρ = {rho_own:.3f} above 0: "
+            f"{'yes' if rho_own > 0 else 'no'}.",
+        ]
     # across E: fig08's LeNet on Fashion-MNIST at E = 0, 1, 2, 5, 10
     by_e = {}
     for arm in report.select(dataset="fashion_mnist", model="lenet", method="ours"):
@@ -498,13 +512,16 @@ def claim_c2(reports: dict, out: Path) -> tuple[str, list[str], str]:
         lenet = report.one(dataset="digits", model="pyramidnet20", method="weights_from/lenet_e2")
         if lenet is not None:
             result = versus(lenet, own)
-            # the paper: another model's weights train worse than the model's own
-            checks.append(None if result["word"] == "too few seeds to test" else result["word"] == "worse")
             arms = [a for a in report.select(dataset="digits", model="pyramidnet20") if a.row["seeds"]]
+            # the paper: another model's weights train worse than the model's own (not testable
+            # where every arm is within a few test images of 100%)
+            untestable = result["word"] == "too few seeds to test" or saturated(arms)
+            checks.append(None if untestable else result["word"] == "worse")
             lines += [
                 "",
                 f"Check (another model's weights train worse): LeNet's E=2 weights vs its own: "
-                f"{result['word']}. Scale: {noise_note(arms)}.",
+                f"{result['word']}{' (saturated: not counted)' if saturated(arms) else ''}. "
+                f"Scale: {noise_note(arms)}.",
             ]
     key = f"ρ across models {fmt(rho_own)} (own E), {fmt(rho_same_e)} (same E) vs 0.77/0.81"
     return verdict(checks), lines, key
@@ -686,7 +703,7 @@ def claim_c4(reports: dict, out: Path) -> tuple[str, list[str], str]:
         rows.append([name, acc(other), speed(other), diff_text(result)])
         checks.append(None if result["word"] == "too few seeds to test" else result["word"] != "worse")
     top = max(others + [ours], key=lambda a: a.row["max_mean_acc"])
-    checks.append(top is ours if len(set(ours.row["seeds"])) >= MIN_SEEDS else None)
+    tested = len(set(ours.row["seeds"])) >= MIN_SEEDS
     lines += [
         f"**{ours.comparison['title']}**, 3,000 samples (600 images x 5 policies) "
         f"({report.link(ours.comparison, 'accuracy', out)}, {report.link(ours.comparison, 'speedup', out)}):",
@@ -727,9 +744,19 @@ def claim_c4(reports: dict, out: Path) -> tuple[str, list[str], str]:
     lines += [
         "",
         "Rule: holds when the method has the highest maximum mean accuracy and is not worse than "
-        "any competitor beyond seed noise.",
+        "any competitor beyond seed noise; holds partly when it is not the highest but on par with "
+        "every competitor; otherwise it does not hold.",
     ]
-    return verdict(checks), lines, f"ours {ours.row['max_mean_acc']:.4f}, best is {top.label}"
+    not_worse = [c for c in checks if c is not None]
+    if not tested or not not_worse:
+        result = UNTESTABLE
+    elif top is ours and all(not_worse):
+        result = HOLDS
+    elif all(not_worse):
+        result = PARTLY
+    else:
+        result = FAILS
+    return result, lines, f"ours {ours.row['max_mean_acc']:.4f}, highest: {top.label}"
 
 
 def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
@@ -786,7 +813,7 @@ def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
             if key_name == "burn_in_epochs":
                 # the paper: a few epochs suffice and late switches generalize worse
                 late = [v for v in seen if v >= 5]
-                early = [v for v in seen if 0 < v < 5]
+                early = [v for v in seen if 0 < v <= 2]
                 if late and early:
                     best_early = max(seen[v].row["max_mean_acc"] for v in early)
                     best_late = max(seen[v].row["max_mean_acc"] for v in late)
@@ -831,7 +858,16 @@ def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
         prop = report.one(dataset=dataset, method="el2n_proportional")
         if el2n is not None and prop is not None:
             result = versus(prop, el2n)
-            rows.append(["sampling ∝ EL2N vs EL2N pruning", "", "", diff_text(result)])
+            # the paper: the scores used as weights do worse than the same scores used for pruning
+            worse.append(result["word"] == "worse" if result["word"] != "too few seeds to test" else None)
+            rows.append(
+                [
+                    "sampling ∝ EL2N, against EL2N pruning",
+                    "",
+                    "",
+                    diff_text(result).replace(": ", " (it − pruning): ", 1),
+                ]
+            )
         if rows:
             lines += [
                 f"Ablations on {ours.comparison['title']} (the method: {acc(ours)}; "
@@ -846,10 +882,11 @@ def claim_c5(reports: dict, out: Path) -> tuple[str, list[str], str]:
                 "",
             ]
             counted = [w for w in worse if w is not None]
-            key.append(f"{dataset}: {sum(counted)} of {len(counted)} ablations worse than ours")
+            key.append(f"{dataset}: {sum(counted)} of {len(counted)} ablations worse, as the paper has them")
             checks.extend(worse)
     lines += [
-        "Rule: for E, holds when the best early switch (E < 5) is at least as good as the best late one; "
+        "Rule: for E, holds when the best early switch (E ≤ 2: the first 10% of the 20 epochs, as the "
+        "paper's 20 of 200) is at least as good as the best later one (E ≥ 5); "
         "for γ, when some γ beats SGD-Scan or all are on par with it; each ablation holds when it is "
         "worse than the method beyond seed noise (paired t-test). The claim holds when all do, partly "
         "when some do."
