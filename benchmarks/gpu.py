@@ -435,7 +435,7 @@ def part_compile(check: Check) -> dict:
 def part_scoring(check: Check) -> dict:
     """The framework's scoring pass (scoring_pass: eval mode, a channels-last copy, no
     autocast, as at epoch E) over the training set, against the epoch of item 1's preset row."""
-    from sample_importance.sampler.importance import scoring_pass
+    from sample_importance.sampler.method import scoring_pass
 
     bench = Bench(check)
     rows = {}

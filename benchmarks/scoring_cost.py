@@ -59,7 +59,7 @@ def measure(name: str, overrides: list[str], repeats: int) -> dict:
     from hydra.utils import instantiate
 
     from sample_importance.sampler.ablations import TrainForwardWeights
-    from sample_importance.sampler.importance import importance_weights, scoring_pass
+    from sample_importance.sampler.method import importance_weights, scoring_pass
 
     datamodule, module, optimizer, cfg = build_plain(overrides)
     train_epoch(datamodule, module, optimizer, 0)  # warm-up

@@ -44,7 +44,7 @@ def savefig_that_fills_the_disk(self, target, *args, **kwargs):
 
 
 def write_sample_weights(path: Path, version: int) -> None:
-    from sample_importance.sampler.importance import save_sample_weights
+    from sample_importance.sampler.method import save_sample_weights
 
     scores = SimpleNamespace(label=torch.arange(4), p_true=torch.full((4,), 0.25 * version))
     save_sample_weights(path, version, 0.5, scores, torch.full((4,), float(version)))

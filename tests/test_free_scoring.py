@@ -10,7 +10,7 @@ from pytorch_lightning.callbacks import Callback
 
 from conftest import run_training
 from sample_importance.errors import ConfigError
-from sample_importance.sampler import importance
+from sample_importance.sampler import method
 from sample_importance.sampler.importance import ImportanceSampling
 
 RECORDER = "+callbacks.train_p_true._target_=test_free_scoring.TrainPTrueRecorder"
@@ -36,7 +36,7 @@ def test_weights_are_training_pass_p_true_and_no_scoring_pass_runs(tmp_path, mon
     def no_scoring_pass(*args, **kwargs):
         raise AssertionError("score_source=train_forward must not run the scoring pass")
 
-    monkeypatch.setattr(importance, "scoring_pass", no_scoring_pass)
+    monkeypatch.setattr(method, "scoring_pass", no_scoring_pass)
     gamma = 0.5
     summary = run_training(
         [

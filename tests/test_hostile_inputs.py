@@ -19,8 +19,8 @@ from conftest import RECORD_DRAWS, REPO, TINY, run_cli, run_training
 from draw_recorder import load_draws
 from sample_importance.dataset.digits import DigitsSource
 from sample_importance.errors import UserError
-from sample_importance.sampler.importance import hardness_weights
 from sample_importance.sampler.index_sampler import IndexSampler
+from sample_importance.sampler.method import hardness_weights
 
 TRAIN = ["-m", "sample_importance.train"]
 SCORE = ["-m", "sample_importance.score"]

@@ -60,7 +60,7 @@ def test_scores_loss_el2n_and_random_follow_their_definitions():
     from sample_importance.dataset.datamodule import ImageDataModule
     from sample_importance.loss.cross_entropy import CrossEntropy
     from sample_importance.model.classifier import ImageClassifier
-    from sample_importance.sampler.importance import scoring_pass
+    from sample_importance.sampler.method import scoring_pass
 
     torch.manual_seed(0)
     datamodule = ImageDataModule(DigitsSource(), batch_size=32, augment=False)

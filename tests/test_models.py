@@ -100,7 +100,7 @@ def test_channels_last_scoring_copy_gives_the_same_probabilities_and_leaves_the_
 
     from sample_importance.loss.cross_entropy import CrossEntropy
     from sample_importance.model.classifier import ImageClassifier
-    from sample_importance.sampler.importance import scoring_pass
+    from sample_importance.sampler.method import scoring_pass
 
     torch.manual_seed(0)
     net = build(Path(CONFIG_DIR, "model", f"{config}.yaml"), 3, 16, 10)

@@ -122,7 +122,7 @@ def test_per_batch_strategies_draw_each_batch_from_the_weights_after_the_previou
 def test_online_importance_records_the_weights_of_its_switch(tmp_path):
     """sample_weights.pt, as sampler=importance writes it: the report reads the class importance from it."""
     from sample_importance.report.metrics import class_importance
-    from sample_importance.sampler.importance import importance_weights
+    from sample_importance.sampler.method import importance_weights
 
     run_training(
         SCHEDULE + ["sampler=importance_online", "sampler.burn_in_epochs=1", "schedule.max_epochs=2"],

@@ -45,7 +45,7 @@ def el2n(cfg: DictConfig) -> Path:
     import pytorch_lightning as pl
     import torch
 
-    from sample_importance.sampler.importance import scoring_pass
+    from sample_importance.sampler.method import scoring_pass
     from sample_importance.train import build
 
     output_dir = Path(cfg.paths.output_dir)

@@ -26,7 +26,7 @@ def score(cfg: DictConfig) -> Path:
     import torch
 
     from sample_importance.run_record import check_checkpoint
-    from sample_importance.sampler.importance import importance_weights, save_sample_weights, scoring_pass
+    from sample_importance.sampler.method import importance_weights, save_sample_weights, scoring_pass
     from sample_importance.torch_files import read_torch_file
     from sample_importance.train import build_classifier, sampler_callback
 

@@ -272,7 +272,7 @@ class ImageClassifier(pl.LightningModule):
         self.test_acc_history = [tuple(item) for item in checkpoint.get("test_acc_history", [])]
         self.last_test_metrics = checkpoint.get("last_test_metrics")
 
-    # -- scoring (sampler/importance.py's scoring pass runs it) ----------------------------
+    # -- scoring (sampler/method.py's scoring pass runs it) ----------------------------
     def scoring_network(self) -> nn.Module:
         """The network a scoring pass runs, in eval mode.
 

@@ -1,6 +1,6 @@
 """The paper's ablations of the method, as weight sources and a loss weight for ``ImportanceSampling``.
 
-The method scores every sample once after epoch E (``importance.ScoringPassWeights``). Each
+The method scores every sample once after epoch E (``method.ScoringPassWeights``). Each
 ablation replaces that source, and is chosen by the ``sampler`` keys of ``sampler=importance``:
 
 ==============================  ==================================================  ===========
@@ -28,8 +28,8 @@ from sample_importance.config_checks import check_int_at_least
 from sample_importance.errors import ConfigError, UserError
 from sample_importance.model.classifier import gather_from_ranks
 from sample_importance.sampler.auto_burn_in import AutoBurnIn
-from sample_importance.sampler.importance import Scores, ScoringPassWeights, p_true
 from sample_importance.sampler.index_sampler import scaled_to_max
+from sample_importance.sampler.method import Scores, ScoringPassWeights, p_true
 from sample_importance.sampler.scores import SCORE_NAMES, random_hardness
 from sample_importance.sampler.weights_file import check_file_order, mean_weights
 

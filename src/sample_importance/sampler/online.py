@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 
 from sample_importance.sampler import diagnostics
-from sample_importance.sampler.importance import (
+from sample_importance.sampler.method import (
     check_weight_settings,
     importance_weights,
     save_sample_weights,

@@ -1,7 +1,7 @@
 """``sampler.score``: what makes a sample "hard", one small function each, for the method's weights.
 
 Every score gives a per-sample hardness h_i >= 0 (larger = more important); the method's
-weights are then w_i = h_i^gamma (``importance.hardness_weights``). ``p_true`` is the paper's
+weights are then w_i = h_i^gamma (``method.hardness_weights``). ``p_true`` is the paper's
 Eq. (4), h = 1 - p_true; the others are the metrics of Appendix E.2 and the random-weights
 ablation:
 
@@ -15,7 +15,7 @@ grad_norm      || d loss_i / d theta ||_2 over all parameters       one per-samp
 random         Uniform(0, 1), seeded by the run's seed              none
 =============  ===================================================  ==========================
 
-All model-based metrics ride on the method's one scoring pass (``importance.scoring_pass``):
+All model-based metrics ride on the method's one scoring pass (``method.scoring_pass``):
 the un-augmented training set in eval mode on every rank's shard, gathered by sample index.
 Each is a function ``(module, logits, images, targets) -> hardness (B,)``.
 """

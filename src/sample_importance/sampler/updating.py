@@ -28,7 +28,7 @@ from sample_importance.config_checks import check_burn_in, check_int_at_least
 from sample_importance.errors import UserError
 from sample_importance.model.classifier import gather_from_ranks
 from sample_importance.sampler.base import SamplerCallback
-from sample_importance.sampler.importance import p_true
+from sample_importance.sampler.method import p_true
 
 
 # -- per-sample values of a batch -----------------------------------------------------------
