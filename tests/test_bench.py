@@ -121,6 +121,7 @@ def test_study_table_shows_each_groups_speedups_per_seed():
     )
 
 
+@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_make_gpu_check_runs_every_part_in_its_tiny_cpu_mode(tmp_path):
     """``make gpu-check`` on a machine without a GPU: the tiny mode, every part runs (GPU-only ones
     say "no GPU"), the JSON holds each part's result and the table is printed."""

@@ -13,6 +13,7 @@ from independent import digits_p_true_from_checkpoint
 from sample_importance.sampler.index_sampler import IndexSampler
 
 
+@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_two_rank_ddp_scores_like_one_process_and_splits_one_global_sequence(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(

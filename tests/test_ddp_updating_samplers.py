@@ -40,6 +40,7 @@ def run_two_ranks(tmp_path, overrides: list[str]):
 
 
 # About 27 s on 2 idle cores (70 s on busy ones): the fast suite's one DDP check of a per-batch sampler.
+@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_online_importance_under_two_ranks_draws_one_global_sequence_from_one_state(tmp_path):
     run_dir, summary, records = run_two_ranks(
         tmp_path, ["schedule.max_epochs=2", "sampler=importance_online", "sampler.burn_in_epochs=1"]

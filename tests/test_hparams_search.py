@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from conftest import run_cli
@@ -24,6 +25,7 @@ def sweep_folder(tmp_path):
     return sweep
 
 
+@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_optuna_search_maximises_the_best_test_accuracy(tmp_path):
     import optuna
 
@@ -53,6 +55,7 @@ def test_optuna_search_maximises_the_best_test_accuracy(tmp_path):
     assert results["best_params"] == study.best_params
 
 
+@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
     """A trial whose run stops with a one-line error (exit code 2; here every trial: E=5 is not
     below max_epochs=1) is a failed trial, and the next trial still runs."""
@@ -91,6 +94,7 @@ def test_hydra_sweeper_options_include_hydras_own(tmp_path):
     )
 
 
+@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_command_line_replaces_a_range_and_absent_settings_are_left_out(tmp_path):
     """SGD-Scan has no E and no gamma: the search is over the lr alone, in the command line's range."""
     import optuna
