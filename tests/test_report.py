@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -167,6 +169,11 @@ def write_run(
     return folder
 
 
+def write_ours(folder: Path, seed: int, mean: list[float], gamma: float, **options) -> Path:
+    """A run of the method switching after epoch 1 (E=1) with the given gamma."""
+    return write_run(folder, "importance", seed, mean, {"burn_in_epochs": 1, "gamma": gamma}, **options)
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     """uniform x 3 seeds, importance gamma=0.5 x 3 seeds, importance gamma=1 x 2 seeds + a crashed seed 2,
@@ -176,34 +183,18 @@ def sweep(tmp_path_factory) -> Path:
     for seed in (0, 1, 2):
         write_run(root / str(next(job)), "uniform", seed, BASELINE_MEAN)
     for seed in (0, 1, 2):
-        write_run(
+        write_ours(
             root / str(next(job)),
-            "importance",
             seed,
             METHOD_MEAN,
-            {"burn_in_epochs": 1, "gamma": 0.5},
+            0.5,
             weights=GAMMA05_WEIGHTS[seed],
             extra_iterations=10,
             grid_image=seed == 0,
         )
     for seed in (0, 1):
-        write_run(
-            root / str(next(job)),
-            "importance",
-            seed,
-            GAMMA1_MEAN,
-            {"burn_in_epochs": 1, "gamma": 1},
-            weights=GAMMA1_WEIGHTS[seed],
-        )
-    write_run(
-        root / "crashed",
-        "importance",
-        2,
-        GAMMA1_MEAN,
-        {"burn_in_epochs": 1, "gamma": 1},
-        finished=False,
-        epochs_logged=2,
-    )
+        write_ours(root / str(next(job)), seed, GAMMA1_MEAN, 1, weights=GAMMA1_WEIGHTS[seed])
+    write_ours(root / "crashed", 2, GAMMA1_MEAN, 1, finished=False, epochs_logged=2)
     failed = root / "failed"
     write_hydra_files(failed, "uniform", 3, {})
     (failed / "train.log").write_text("[ERROR] something went wrong\n")
@@ -529,6 +520,86 @@ def test_command_line(sweep, tmp_path):
     ]
 
 
+# -- sweeps read together -----------------------------------------------------------------------
+def set_written_at(folder: Path, seconds: float) -> None:
+    """Date a run's summary.json (when it finished), as a run finished that long ago or ahead would."""
+    summary = folder / "summary.json"
+    os.utime(summary, (seconds, seconds))
+
+
+def expected_row(folders: list[Path]) -> dict:
+    """Table 1's numbers over these runs, from their summary.json: one value per seed."""
+    summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
+    acc = np.array([[a for _, a in s["test_acc_history"]] for s in summaries])
+    peak = int(np.argmax(acc.mean(0)))
+    final = [s["final_test_acc"] for s in summaries]
+    return {
+        "seeds": [s["seed"] for s in summaries],
+        "max_mean_acc": acc.mean(0)[peak],
+        "std_at_max": acc[:, peak].std(ddof=1),
+        "final_acc_mean": np.mean(final),
+        "final_acc_std": np.std(final, ddof=1),
+        "best_acc_per_seed": [s["best_test_acc"] for s in summaries],
+    }
+
+
+def test_a_seed_in_two_sweeps_counts_once_and_the_left_out_folder_is_named(tmp_path):
+    """Two sweeps read together that share runs (SGD-Scan seed 1 copied bit for bit, ours seed 1 run
+    again later, ours seed 0 crashed in the second): each group counts each seed once."""
+    a, b = tmp_path.resolve() / "sweeps" / "a", tmp_path.resolve() / "sweeps" / "b"
+    write_run(a / "0", "uniform", 0, BASELINE_MEAN)
+    write_run(a / "1", "uniform", 1, BASELINE_MEAN)
+    ours_0 = write_ours(a / "2", 0, METHOD_MEAN, 0.5)
+    ours_1_old = write_ours(a / "3", 1, METHOD_MEAN, 0.5)
+    shutil.copytree(a / "1", b / "0")  # copy2 keeps the times: the later folder (by name) counts
+    write_run(b / "1", "uniform", 2, BASELINE_MEAN)
+    ours_1_new = write_ours(b / "2", 1, GAMMA1_MEAN, 0.5)  # a rerun with other numbers
+    crashed = write_ours(b / "3", 0, METHOD_MEAN, 0.5, finished=False, epochs_logged=2)
+    now = time.time()
+    set_written_at(ours_1_old, now - 3600)
+    set_written_at(ours_1_new, now - 60)
+    out = tmp_path / "out"
+    result = run_cli(
+        ["-m", "sample_importance.report", str(a), str(b), "--out", str(out), "--no-images"], cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    numbers = json.loads((out / "report.json").read_text())
+    rows = rows_by_label(numbers["comparisons"][0])
+    for label, counted in ((SCAN, [a / "0", b / "0", b / "1"]), (OURS05, [ours_0, ours_1_new])):
+        expected = expected_row(counted)
+        assert rows[label]["seeds"] == expected["seeds"]
+        for key in ("max_mean_acc", "std_at_max", "final_acc_mean", "final_acc_std", "best_acc_per_seed"):
+            assert rows[label][key] == pytest.approx(expected[key], abs=1e-12), (label, key)
+    assert rows[SCAN]["std_at_max"] == pytest.approx(0.01)  # 0.85, 0.86, 0.84: seed 1 once
+    assert rows[OURS05]["partial_runs"] == []  # the crashed copy of a finished seed is not "missing"
+    duplicates = {entry["group"].split(": ")[-1]: entry["seeds"] for entry in numbers["duplicate_runs"]}
+    assert duplicates == {
+        SCAN: [
+            {"seed": 1, "counted": str(b / "0"), "left_out": [{"folder": str(a / "1"), "status": "finished"}]}
+        ],
+        OURS05: [
+            {"seed": 0, "counted": str(ours_0), "left_out": [{"folder": str(crashed), "status": "partial"}]},
+            {
+                "seed": 1,
+                "counted": str(ours_1_new),
+                "left_out": [{"folder": str(ours_1_old), "status": "finished"}],
+            },
+        ],
+    }
+    left_out = {str(a / "1"), str(crashed), str(ours_1_old)}
+    assert not left_out & {r["folder"] for r in numbers["per_run"] + numbers["unfinished_runs"]}
+    assert len(numbers["per_run"]) == 5 and numbers["unfinished_runs"] == []
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 2  # one line per group
+    scan_note, ours_note = sorted(notes, key=lambda line: OURS05 in line)
+    assert "seed 1 from sweeps/b/0, left out sweeps/a/1" in scan_note
+    assert "seed 0 from sweeps/a/2, left out sweeps/b/3 (partial)" in ours_note
+    assert "seed 1 from sweeps/b/2, left out sweeps/a/3" in ours_note
+    text = (out / "report.md").read_text()
+    assert "8 runs read from" in text and "7 finished; 3 runs left out as a second run of a seed" in text
+    assert ": SGD-Scan | 1 | sweeps/b/0 | sweeps/a/1 |" in text.split("## Duplicate runs")[1]
+
+
 # -- paper notation, headline, time, sensitivity, tables, degenerate input ------------------------
 def test_display_names_follow_the_paper():
     from sample_importance.report import names
@@ -757,12 +828,11 @@ def test_figures_18_19_are_drawn_once_for_groups_that_rank_samples_alike(tmp_pat
     for seed in (0, 1):
         write_run(root / f"u{seed}", "uniform", seed, BASELINE_MEAN)
         for gamma, power in ((0.5, 1), (1, 2)):  # w and w**2: the same order of the samples
-            write_run(
+            write_ours(
                 root / f"g{gamma}_{seed}",
-                "importance",
                 seed,
                 METHOD_MEAN,
-                {"burn_in_epochs": 1, "gamma": gamma},
+                gamma,
                 weights=[w**power for w in GAMMA05_WEIGHTS[seed]],
                 grid_image=True,
             )
@@ -792,7 +862,7 @@ def test_one_run_one_group_reads_plainly(tmp_path):
 
 def test_groups_of_different_lengths_and_one_seed(tmp_path):
     write_run(tmp_path / "runs" / "u0", "uniform", 0, BASELINE_MEAN)
-    write_run(tmp_path / "runs" / "i0", "importance", 0, METHOD_MEAN[:3], {"burn_in_epochs": 1, "gamma": 0.5})
+    write_ours(tmp_path / "runs" / "i0", 0, METHOD_MEAN[:3], 0.5)
     report_file = build_report(
         [str(tmp_path / "runs")], out=tmp_path / "out", with_images=False, progress=False
     )

@@ -85,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     import json
 
     from sample_importance.report.build import NUMBERS_FILE
+    from sample_importance.report.markdown import duplicate_notice
 
-    unreadable = json.loads((report.parent / NUMBERS_FILE).read_text()).get("unreadable_runs", [])
+    numbers = json.loads((report.parent / NUMBERS_FILE).read_text())
+    for entry in numbers.get("duplicate_runs", []):
+        print(f"note: {duplicate_notice(entry)}", file=sys.stderr, flush=True)
+    unreadable = numbers.get("unreadable_runs", [])
     if unreadable:
         print(
             f"warning: {len(unreadable)} run(s) with unreadable files, left out where needed: "

@@ -65,6 +65,9 @@ def build_report(
     runs = load_runs(folders, progress)
     groupable = [r for r in runs if r.config is not None or r.summary is not None]
     comparisons = make_comparison_sets(make_groups(groupable), spec, baseline_folder)
+    duplicates = duplicate_runs(comparisons)
+    left_out = {run["folder"] for entry in duplicates for seed in entry["seeds"] for run in seed["left_out"]}
+    counted = [r for r in runs if str(r.folder) not in left_out]
     output = Path(out) if out is not None else default_output(paths, folders)
     output.mkdir(parents=True, exist_ok=True)
 
@@ -86,10 +89,11 @@ def build_report(
                 "note": r.note,
                 "group": group_label_of(r, comparisons),
             }
-            for r in runs
+            for r in counted
             if not r.finished
         ],
-        "per_run": [run_row(r, comparisons) for r in runs if r.finished],
+        "duplicate_runs": duplicates,
+        "per_run": [run_row(r, comparisons) for r in counted if r.finished],
         "unreadable_runs": [
             {"folder": str(r.folder), "problems": list(r.unreadable)} for r in runs if r.unreadable
         ],
@@ -110,6 +114,26 @@ def finite(value):
     if isinstance(value, (list, tuple)):
         return [finite(v) for v in value]
     return value
+
+
+def duplicate_runs(comparisons) -> list[dict]:
+    """Per group whose seeds more than one folder held: which run each such seed counts, which it left out."""
+    return [
+        {
+            "group": group.full_label,
+            "seeds": [
+                {
+                    "seed": seed,
+                    "counted": str(kept.folder),
+                    "left_out": [{"folder": str(r.folder), "status": r.status} for r in dropped],
+                }
+                for seed, (kept, dropped) in group.duplicates.items()
+            ],
+        }
+        for comparison in comparisons
+        for group in comparison.groups
+        if group.duplicates
+    ]
 
 
 def group_label_of(run, comparisons) -> str:

@@ -6,6 +6,9 @@ progress-bar switches), plus Hydra's group choices (``sampler: importance``). A 
 is the settings without the method (the ``sampler`` and ``loss`` groups): the same data, model,
 schedule and trainer. Each set's baseline for Eq. (3) is its ``sampler=uniform`` group (SGD-Scan)
 with the default loss, unless ``--baseline`` says otherwise.
+
+A group counts each seed once: where sweeps read together hold a seed of it twice, the finished,
+newest run counts and the others are listed as left out (``one_run_per_seed``).
 """
 
 from __future__ import annotations
@@ -135,6 +138,9 @@ class Group:
     settings: dict
     runs: list[Run] = field(default_factory=list)  # finished runs, the statistics' input
     partial: list[Run] = field(default_factory=list)  # partial and failed runs of the same settings
+    # runs of a seed the group already counts from another folder (sweeps read together that both
+    # hold it): seed -> (the run counted, the runs left out); see one_run_per_seed
+    duplicates: dict[int, tuple[Run, list[Run]]] = field(default_factory=dict)
     label: str = ""  # its display name within its comparison set (names.py), unique there
     config_label: str = ""  # the config keys that set it apart (``importance gamma=0.5``)
     set_title: str = ""  # its comparison set's title (data, model, schedule)
@@ -144,6 +150,11 @@ class Group:
     @property
     def seeds(self) -> list:
         return [run.seed for run in self.runs]
+
+    @property
+    def all_runs(self) -> list[Run]:
+        """Every run read with the group's settings: counted, partial and left out as duplicates."""
+        return self.runs + self.partial + [r for _, dropped in self.duplicates.values() for r in dropped]
 
     @property
     def curves(self) -> metrics.Curves | None:
@@ -182,15 +193,48 @@ class ComparisonSet:
         return f"s{self.number}_{slugify(self.title)[:60]}"
 
 
+STATUS_RANK = {"failed": 0, "partial": 1, "finished": 2}
+
+
+def counted_first(run: Run) -> tuple:
+    """Which of a seed's runs a group counts (the largest): a finished run before a partial one before
+    a failed one; among equals the one that wrote last (a rerun), then the last folder by name."""
+    return (STATUS_RANK[run.status], run.written_at, str(run.folder))
+
+
+def one_run_per_seed(runs: list[Run]) -> tuple[list[Run], dict[int, tuple[Run, list[Run]]]]:
+    """A group's runs with one per seed, and the seeds that had more: seed -> (counted, left out).
+
+    Sweeps read together can hold the same run twice (a reference arm run by two experiments, a
+    sweep and its copy): counting both would make the mean and std over seeds count one seed twice.
+    Runs without a seed are all kept (nothing tells them apart)."""
+    by_seed: dict[int, list[Run]] = {}
+    for run in runs:
+        if run.seed is not None:
+            by_seed.setdefault(run.seed, []).append(run)
+    duplicates = {}
+    for seed, same in sorted(by_seed.items()):
+        if len(same) > 1:
+            ranked = sorted(same, key=counted_first, reverse=True)
+            duplicates[seed] = (ranked[0], ranked[1:])
+    left_out = {run.folder for _, dropped in duplicates.values() for run in dropped}
+    return [run for run in runs if run.folder not in left_out], duplicates
+
+
 def make_groups(runs: list[Run]) -> list[Group]:
-    groups: dict[str, Group] = {}
+    by_key: dict[str, tuple[dict, list[Run]]] = {}
     for run in runs:
         settings = run_settings(run)
-        group = groups.setdefault(key_of(settings), Group(settings))
-        (group.runs if run.finished else group.partial).append(run)
-    for group in groups.values():
+        by_key.setdefault(key_of(settings), (settings, []))[1].append(run)
+    groups = []
+    for settings, members in by_key.values():
+        kept, duplicates = one_run_per_seed(members)
+        group = Group(settings, duplicates=duplicates)
+        for run in kept:
+            (group.runs if run.finished else group.partial).append(run)
         group.runs.sort(key=lambda r: (r.seed is None, r.seed if r.seed is not None else 0, str(r.folder)))
-    return list(groups.values())
+        groups.append(group)
+    return groups
 
 
 def varying_keys(settings_list: list[dict], include_targets: bool = False) -> list[str]:
@@ -270,9 +314,7 @@ def choose_baseline(
     comparison: ComparisonSet, spec: tuple[tuple[str, str], ...] | None, baseline_folder: Path | None
 ) -> None:
     if baseline_folder is not None:
-        candidates = [
-            g for g in comparison.groups if any(r.folder == baseline_folder for r in g.runs + g.partial)
-        ]
+        candidates = [g for g in comparison.groups if any(r.folder == baseline_folder for r in g.all_runs)]
         wanted = f"the group of {baseline_folder}"
     else:
         spec = spec or DEFAULT_BASELINE

@@ -447,6 +447,42 @@ def unfinished(report: dict) -> str:
     return "".join(out) + "\n"
 
 
+def left_out_text(run: dict) -> str:
+    status = "" if run["status"] == "finished" else f" ({run['status']})"
+    return shown_path(run["folder"]) + status
+
+
+def duplicate_notice(entry: dict) -> str:
+    """One line for a group that read a seed from several folders: the run counted, those left out."""
+    seeds = "; ".join(
+        f"seed {s['seed']} from {shown_path(s['counted'])}, left out "
+        + ", ".join(left_out_text(r) for r in s["left_out"])
+        for s in entry["seeds"]
+    )
+    return f"{entry['group']}: each seed counted once ({seeds})"
+
+
+def duplicates(report: dict) -> str:
+    rows = [
+        [
+            entry["group"],
+            s["seed"],
+            shown_path(s["counted"]),
+            ", ".join(left_out_text(r) for r in s["left_out"]),
+        ]
+        for entry in report.get("duplicate_runs", [])
+        for s in entry["seeds"]
+    ]
+    if not rows:
+        return ""
+    return (
+        "## Duplicate runs\n\nThese seeds of a group were found in more than one folder (sweeps read "
+        "together that both hold the run). Each counts once, from one run: a finished run before an "
+        "unfinished one, then the one that wrote last; the others are left out of every figure and "
+        "table.\n\n" + table(["group", "seed", "counted", "left out"], rows) + "\n"
+    )
+
+
 def unreadable(report: dict) -> str:
     rows = [[shown_path(r["folder"]), "; ".join(r["problems"])] for r in report.get("unreadable_runs", [])]
     if not rows:
@@ -488,12 +524,20 @@ def per_run(report: dict) -> str:
     )
 
 
+def left_out_sentence(report: dict) -> str:
+    count = sum(len(s["left_out"]) for e in report.get("duplicate_runs", []) for s in e["seeds"])
+    return (
+        f"; {plural(count, 'run')} left out as a second run of a seed (see Duplicate runs)" if count else ""
+    )
+
+
 def render(report: dict, output: Path) -> str:
     inputs = ", ".join(f"`{p}`" for p in report["inputs"])
     head = (
         f"# Report\n\n{plural(report['runs'], 'run')} read from {inputs}; "
-        f"{report['finished']} finished. Means are over seeds; bands and error bars span the 16th to 84th "
-        "percentiles (the paper's Appendix A.2.1); ± is the sample standard deviation over seeds. "
+        f"{report['finished']} finished{left_out_sentence(report)}. Means are over seeds; bands and error "
+        "bars span the 16th to 84th percentiles (the paper's Appendix A.2.1); ± is the sample standard "
+        "deviation over seeds. "
         "Tables are also written as CSV and LaTeX (booktabs) beside this file; "
         f"all numbers are also in `report.json`.\n\n"
     )
@@ -509,5 +553,5 @@ def render(report: dict, output: Path) -> str:
     )
     parts = [head, summary] + [comparison(s) for s in report["comparisons"]]
     parts += [importance(s) for s in report["importance"]]
-    parts += [unfinished(report), unreadable(report), per_run(report)]
+    parts += [duplicates(report), unfinished(report), unreadable(report), per_run(report)]
     return "".join(parts)

@@ -52,6 +52,12 @@ class Run:
         return "partial" if self.curve is not None else "failed"
 
     @property
+    def written_at(self) -> float:
+        """When the run last wrote its record: ``summary.json``'s time once finished, else its newest file."""
+        summary_file = self.folder / SUMMARY_FILE
+        return summary_file.stat().st_mtime if summary_file.is_file() else last_written(self.folder)
+
+    @property
     def events_dir(self) -> Path:
         return self.folder / EVENTS_DIR
 
@@ -175,11 +181,13 @@ def last_log_line(folder: Path) -> str:
     return ""
 
 
+def last_written(folder: Path) -> float:
+    """When the run last wrote a file (seconds since the epoch): its newest file, else the folder."""
+    return max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=folder.stat().st_mtime)
+
+
 def age_minutes(folder: Path) -> float:
-    newest = max(
-        (p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=folder.stat().st_mtime
-    )
-    return (time.time() - newest) / 60
+    return (time.time() - last_written(folder)) / 60
 
 
 def load_run(folder: Path) -> Run:
