@@ -227,15 +227,15 @@ def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
     result["accuracy"] = tables.write(
         output,
         f"table1_accuracy_{slug}",
-        [
-            tables.Column("group"),
-            tables.Column("seeds"),
-            tables.Column("max mean acc", tables.fixed(4)),
-            tables.Column("std", tables.fixed(4)),
-            tables.Column("at iteration"),
-            tables.Column("final acc", tables.fixed(4)),
-            tables.Column("final std", tables.fixed(4)),
-        ],
+        tables.columns(
+            "group",
+            "seeds",
+            ("max mean acc", 4),
+            ("std", 4),
+            "at iteration",
+            ("final acc", 4),
+            ("final std", 4),
+        ),
         rows,
         f"{title}: maximum mean test accuracy over seeds (std over seeds at that iteration) "
         "and final accuracy",
@@ -281,19 +281,19 @@ def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
         result["speedup"] = tables.write(
             output,
             f"speedup_{slug}",
-            [
-                tables.Column("group"),
-                tables.Column("role"),
-                tables.Column("eps"),
-                tables.Column("iterations"),
-                tables.Column("speed-up", tables.fixed(2)),
-                tables.Column("seed min", tables.fixed(2)),
-                tables.Column("seed max", tables.fixed(2)),
-                tables.Column("seeds not reached"),
-                tables.Column("samples"),
-                tables.Column("seconds", tables.fixed(1)),
-                tables.Column("speed-up in time", tables.fixed(2)),
-            ],
+            tables.columns(
+                "group",
+                "role",
+                "eps",
+                "iterations",
+                ("speed-up", 2),
+                ("seed min", 2),
+                ("seed max", 2),
+                "seeds not reached",
+                "samples",
+                ("seconds", 1),
+                ("speed-up in time", 2),
+            ),
             rows,
             f"{title}: iterations, samples and seconds to reach A_b - eps = {numbers['A_b']:.4f} - eps "
             f"(the reference reaches A_b at t_b = {numbers['t_b']}); speed-up t_b / t_n (Eq. 3); "
@@ -313,14 +313,14 @@ def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
     result["costs"] = tables.write(
         output,
         f"costs_{slug}",
-        [
-            tables.Column("group"),
-            tables.Column("runs"),
-            tables.Column("wall time s", tables.fixed(1)),
-            tables.Column("iterations", tables.fixed(0)),
-            tables.Column("scoring time s", tables.fixed(2)),
-            tables.Column("extra iterations", tables.fixed(0)),
-        ],
+        tables.columns(
+            "group",
+            "runs",
+            ("wall time s", 1),
+            ("iterations", 0),
+            ("scoring time s", 2),
+            ("extra iterations", 0),
+        ),
         rows,
         f"{title}: mean cost per run",
     )
@@ -346,19 +346,19 @@ def comparison_tables(numbers: dict, output: Path, slug: str) -> dict:
         item["table"] = tables.write(
             output,
             f"sensitivity_{slugify(item['key'])}_{slug}",
-            [
-                tables.Column("fixed"),
-                tables.Column(short),
-                tables.Column("group"),
-                tables.Column("seeds"),
-                tables.Column("max mean acc", tables.fixed(4)),
-                tables.Column("acc p16", tables.fixed(4)),
-                tables.Column("acc p84", tables.fixed(4)),
-                tables.Column("speed-up", tables.fixed(2)),
-                tables.Column("speed-up p16", tables.fixed(2)),
-                tables.Column("speed-up p84", tables.fixed(2)),
-                tables.Column("seeds not reached"),
-            ],
+            tables.columns(
+                "fixed",
+                short,
+                "group",
+                "seeds",
+                ("max mean acc", 4),
+                ("acc p16", 4),
+                ("acc p84", 4),
+                ("speed-up", 2),
+                ("speed-up p16", 2),
+                ("speed-up p84", 2),
+                "seeds not reached",
+            ),
             rows,
             f"{title}: sensitivity to {short}; maximum mean accuracy and speed-up at eps = "
             f"{analysis.eps_key(analysis.HEADLINE_EPS)} with 16-84% bands over seeds",
@@ -414,13 +414,7 @@ def importance_sections(groups, output: Path, data_dir: str | None, with_images:
             "class_importance": tables.write(
                 output,
                 f"class_importance_{slug}",
-                [
-                    tables.Column("group"),
-                    tables.Column("class"),
-                    tables.Column("share", tables.fixed(4)),
-                    tables.Column("p16", tables.fixed(4)),
-                    tables.Column("p84", tables.fixed(4)),
-                ],
+                tables.columns("group", "class", ("share", 4), ("p16", 4), ("p84", 4)),
                 rows,
                 f"{numbers['title']}: each class's share of the sample weights at the switch, "
                 "mean over seeds with 16th and 84th percentiles",

@@ -29,6 +29,11 @@ class Column:
     show: Callable = text  # value -> LaTeX text (not called for None)
 
 
+def columns(*specs: str | tuple[str, int]) -> list[Column]:
+    """Columns by header; ``(header, digits)`` for numbers that LaTeX prints with that many decimals."""
+    return [Column(spec) if isinstance(spec, str) else Column(spec[0], fixed(spec[1])) for spec in specs]
+
+
 def csv_value(value):
     if value is None:
         return ""
