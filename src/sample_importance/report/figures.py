@@ -118,6 +118,28 @@ def group_name(group: Group) -> str:
     return f"{group.label}{role}, n={len(group.runs)}"
 
 
+def as_floats(values) -> np.ndarray:
+    """Numbers from report.json, None (not reached, not computed) as NaN."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def mark_not_reached(ax, x: np.ndarray, missing: np.ndarray, row: int, color) -> None:
+    """x marks at the bottom of ``ax`` where a curve has no value (A_b - eps not reached); one row of
+    marks per curve, so that curves do not hide each other's."""
+    from matplotlib.transforms import blended_transform_factory
+
+    if missing.any():
+        ax.plot(
+            x[missing],
+            np.full(missing.sum(), 0.03 + 0.035 * row),
+            marker="x",
+            color=color,
+            linestyle="none",
+            transform=blended_transform_factory(ax.transData, ax.transAxes),
+            clip_on=False,
+        )
+
+
 def mark_switches_and_decays(ax, numbers: dict, color_of: dict) -> list:
     """Triangles on top of the axes at each group's switch (E), dotted grey lines at the lr decays."""
     from matplotlib.lines import Line2D
@@ -228,12 +250,9 @@ def accuracy_curves(comparison: ComparisonSet, numbers: dict, path: Path) -> Pat
 def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
     """Speed-up t_b/t_n vs eps for every group; the reference at 1; x at the bottom where a group
     does not reach A_b - eps by t_b."""
-    from matplotlib.transforms import blended_transform_factory
-
     rows = [row for row in numbers["groups"] if "speedup_curve" in row and not row["baseline"]]
     figure, axes = new_figure(width=6.5)
     ax = axes[0][0]
-    transform = blended_transform_factory(ax.transData, ax.transAxes)
     eps = np.array(numbers["eps_grid"])
     ax.axhline(
         1.0,
@@ -243,7 +262,7 @@ def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
         label=f"{numbers.get('baseline')} (reference), t_b = {numbers.get('t_b')}",
     )
     for index, (row, color) in enumerate(zip(rows, colors(len(rows)))):
-        values = np.array([np.nan if v is None else v for v in row["speedup_curve"]], dtype=float)
+        values = as_floats(row["speedup_curve"])
         missing = np.isnan(values)
         name = f"{row['label']}, n={len(row['seeds'])}"
         if missing.all():
@@ -251,21 +270,8 @@ def speedups(comparison: ComparisonSet, numbers: dict, path: Path) -> Path:
         elif missing.any():
             name += f": not reached for eps < {eps[~missing][0]:g}"
         ax.plot(eps, values, marker=".", color=color, label=name, drawstyle="steps-post")
-        if missing.any():
-            # one row of x per group, so that groups do not hide each other
-            ax.plot(
-                eps[missing],
-                np.full(missing.sum(), 0.03 + 0.035 * index),
-                marker="x",
-                color=color,
-                linestyle="none",
-                transform=transform,
-                clip_on=False,
-            )
-    if any(
-        np.isnan(np.array([np.nan if v is None else v for v in r["speedup_curve"]], dtype=float)).any()
-        for r in rows
-    ):
+        mark_not_reached(ax, eps, missing, index, color)
+    if any(np.isnan(as_floats(r["speedup_curve"])).any() for r in rows):
         ax.plot(
             [], [], marker="x", color="dimgrey", linestyle="none", label="x: A_b - eps not reached by t_b"
         )
@@ -355,8 +361,6 @@ def sensitivity_summary(
     key: str, summary: list[dict], comparison: ComparisonSet, numbers: dict, path: Path
 ) -> Path:
     """Fig. 8/10 condensed: maximum mean accuracy and speed-up at eps = 0.005 against the swept value."""
-    from matplotlib.transforms import blended_transform_factory
-
     short = f"{setting_name(key)} ({key})"
     figure, axes = new_figure(1, 2, width=4.6, height=3.6)
     acc_ax, speed_ax = axes[0]
@@ -381,11 +385,9 @@ def sensitivity_summary(
         )
         acc_ax.set_xticks(values)
         if any("speedup" in p for p in points):
-            speed = np.array(
-                [np.nan if p.get("speedup") is None else p["speedup"] for p in points], dtype=float
-            )
-            low = np.array([np.nan if p.get("speedup_p16") is None else p["speedup_p16"] for p in points])
-            high = np.array([np.nan if p.get("speedup_p84") is None else p["speedup_p84"] for p in points])
+            speed = as_floats(p.get("speedup") for p in points)
+            low = as_floats(p.get("speedup_p16") for p in points)
+            high = as_floats(p.get("speedup_p84") for p in points)
             speed_ax.plot(x, speed, color=color, marker="o", label=label)
             speed_ax.vlines(x, low, high, color=color, linewidth=3, alpha=0.4)
             speed_ax.plot(
@@ -398,18 +400,7 @@ def sensitivity_summary(
                 alpha=0.7,
             )  # a band of one value (one seed reached it) still shows
             speed_ax.set_xticks(values)
-            missing = np.isnan(speed)
-            if missing.any():
-                transform = blended_transform_factory(speed_ax.transData, speed_ax.transAxes)
-                speed_ax.plot(
-                    x[missing],
-                    np.full(missing.sum(), 0.03 + 0.035 * index),
-                    marker="x",
-                    color=color,
-                    linestyle="none",
-                    transform=transform,
-                    clip_on=False,
-                )
+            mark_not_reached(speed_ax, x, np.isnan(speed), index, color)
     if "A_b" in numbers:
         acc_ax.axhline(numbers["A_b"], label=f"A_b ({numbers.get('baseline')})", **BASELINE_LINE)
         speed_ax.axhline(
