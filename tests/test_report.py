@@ -68,20 +68,24 @@ def run_config(sampler: str, seed: int, settings: dict) -> dict:
     }
 
 
-def write_hydra_files(folder: Path, sampler: str, seed: int, settings: dict) -> None:
-    (folder / ".hydra").mkdir(parents=True)
-    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(run_config(sampler, seed, settings)))
-    overrides = [f"sampler={sampler}", f"seed={seed}"] + [f"sampler.{k}={v}" for k, v in settings.items()]
-    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    choices = {
+def choices_of(sampler: str) -> dict:
+    """The run's config group choices, as Hydra records them and summary.json repeats them."""
+    return {
         "dataset": "synthetic",
         "model": "lenet",
         "sampler": sampler,
         "loss": "cross_entropy",
         "schedule": "tiny",
         "experiment": None,
-        "hydra/launcher": "basic",
     }
+
+
+def write_hydra_files(folder: Path, sampler: str, seed: int, settings: dict) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(run_config(sampler, seed, settings)))
+    overrides = [f"sampler={sampler}", f"seed={seed}"] + [f"sampler.{k}={v}" for k, v in settings.items()]
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    choices = {**choices_of(sampler), "hydra/launcher": "basic"}
     (folder / ".hydra" / "hydra.yaml").write_text(
         yaml.safe_dump({"hydra": {"job": {"name": "train"}, "runtime": {"choices": choices}}})
     )
@@ -152,12 +156,7 @@ def write_run(
             "steps_per_epoch": 10,
             "epochs": 5,
             "seed": seed,
-            "dataset": "synthetic",
-            "model": "lenet",
-            "sampler": sampler,
-            "loss": "cross_entropy",
-            "schedule": "tiny",
-            "experiment": None,
+            **choices_of(sampler),
             "sampler_settings": sampler_settings,
             "num_train": 6,
             "augmented_classes": [1],
