@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sample_importance.dataset.class_subset import OLD_CHOICES
 from sample_importance.report import metrics
 from sample_importance.report.analysis import MIN_SEEDS, paired_or_welch
 from sample_importance.report.runs import Run, load_run, read_yaml
@@ -130,11 +131,16 @@ class Arm:
     @property
     def dataset(self) -> str:
         """The data set as a source and its options: ``fashion_mnist``, ``fashion_mnist x5`` (20% of the
-        classes replicated 5 times), ``fashion_mnist multiaug`` (every image under each policy).
-        Runs made before imbalance and policies became dataset options named them in the choice
-        (``fashion_mnist_imbalanced_a5``, ``fashion_mnist_multiaug``); both read the same."""
+        classes replicated 5 times), ``fashion_mnist multiaug`` (every image under each policy),
+        ``fashion_mnist without Shirt`` (dataset.exclude_classes). Runs made before these became
+        dataset options named them in the choice (``fashion_mnist_imbalanced_a5``,
+        ``fashion_mnist_multiaug``, ``fashion_mnist9``); both read the same."""
         name = str(self.summary().get("dataset", ""))
         data = ((self.runs[0].config or {}).get("dataset") or {}) if self.runs else {}
+        excluded = data.get("exclude_classes") or []
+        if name in OLD_CHOICES:
+            name, excluded = OLD_CHOICES[name]
+        without = f" without {','.join(map(str, excluded))}" if excluded else ""
         imbalance = data.get("imbalance") if isinstance(data.get("imbalance"), dict) else {}
         replication = imbalance.get("replication")
         old = re.fullmatch(r"(.*)_imbalanced_a(\d+)", name)
@@ -142,7 +148,9 @@ class Arm:
             name, replication = old.group(1), int(old.group(2))
         multiaug = name.endswith("_multiaug") or bool(data.get("augmentation_policies"))
         name = name.removesuffix("_multiaug")
-        return name + (f" x{replication}" if replication else "") + (" multiaug" if multiaug else "")
+        return (
+            name + without + (f" x{replication}" if replication else "") + (" multiaug" if multiaug else "")
+        )
 
     def best(self) -> np.ndarray:
         return np.asarray(self.row["best_acc_per_seed"], dtype=float)
@@ -942,17 +950,14 @@ def compose(overrides: list[str]):
 def training_set(data) -> tuple[int, int, int]:
     """(samples, classes, image side) of a paper data set config: its source's published size, then
     its options (classes left out, replicated classes, one sample per augmentation policy)."""
-    source, keep = data.source, 1.0
-    if str(source._target_).endswith("WithoutClasses"):
-        inner = source.source
-        images, classes, side = PAPER_DATA[(str(inner._target_).rsplit(".", 1)[-1], int(inner.variant))]
-        keep, classes = (classes - len(source.exclude)) / classes, classes - len(source.exclude)
-    else:
-        kind = str(source._target_).rsplit(".", 1)[-1]
-        images, classes, side = PAPER_DATA[
-            (kind, int(source.variant if kind == "CIFARSource" else source.num_classes))
-        ]
-    samples = images * keep
+    source = data.source
+    kind = str(source._target_).rsplit(".", 1)[-1]
+    images, classes, side = PAPER_DATA[
+        (kind, int(source.variant if kind == "CIFARSource" else source.num_classes))
+    ]
+    excluded = len(data.get("exclude_classes") or [])  # CIFAR-9: 45,000 images of 9 classes
+    samples = images * (classes - excluded) / classes
+    classes -= excluded
     if data.get("imbalance"):
         samples *= 1 + data.imbalance.class_fraction * (data.imbalance.replication - 1)
     if data.get("augmentation_policies"):

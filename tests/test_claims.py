@@ -127,6 +127,21 @@ def test_every_paper_experiment_named_exists_with_its_sweep():
             assert len(claims.sweep_jobs(name)) >= 4  # four seeds at least
 
 
+def test_a_data_set_without_a_class_reads_the_same_before_and_after_the_option(tmp_path):
+    """``fashion_mnist9`` (a WithoutClasses source) became fashion_mnist without Shirt (the option)."""
+
+    def arm(choice: str, dataset: dict):
+        run = Run(tmp_path, summary={"dataset": choice}, config={"dataset": dataset})
+        return claims.Arm({}, row([0], [0.5]), [run])
+
+    old = arm("fashion_mnist9", {"source": {"exclude": ["Shirt"]}})
+    new = arm("fashion_mnist", {"exclude_classes": ["Shirt"]})
+    plain = arm("fashion_mnist", {"exclude_classes": None})
+    assert old.dataset == new.dataset == "fashion_mnist without Shirt" and plain.dataset == "fashion_mnist"
+    # CIFAR-9's paper-scale size: 45,000 training images of 9 classes
+    assert claims.training_set(claims.compose(["experiment=paper/fig14_cifar9"]).dataset) == (45_000, 9, 32)
+
+
 @pytest.mark.slow
 def test_make_claims_on_a_subset_writes_numbers_that_match_the_report(tmp_path):
     """C4 end to end on a few images: EL2N's scores, the 7-method sweep over 3 seeds, its report, the file."""

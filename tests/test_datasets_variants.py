@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -10,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from PIL import Image
 
-from conftest import compose_config
+from conftest import FEW_BATCHES, compose_config, run_training
 from sample_importance.dataset.class_subset import WithoutClasses
 from sample_importance.dataset.datamodule import ImageDataModule
+from sample_importance.dataset.digits import DigitsSource
 from sample_importance.dataset.imagefolder import ImageFolderSource
 from sample_importance.dataset.policies import PAPER_CIFAR_POLICIES, PAPER_IMAGENET_POLICIES, PolicySet
 from sample_importance.dataset.sources import ImageSplits
@@ -153,17 +156,75 @@ def test_paper_policy_sets_run_on_grey_and_colour_images():
         assert out.shape == images.shape and out.dtype == torch.uint8
 
 
-def test_without_classes_drops_and_renumbers():
-    source = WithoutClasses(TenClassSource(), ["k3", 7])
-    assert source.num_classes == 8
-    splits = source.load()
-    assert splits.class_names == [f"k{i}" for i in (0, 1, 2, 4, 5, 6, 8, 9)]
-    assert torch.bincount(splits.train_labels).tolist() == [4] * 8 and len(splits.train_images) == 32
+def test_exclude_classes_drops_and_renumbers():
+    datamodule = setup(exclude_classes=["k3", 7])  # a name, or a number in the source's numbering
+    assert datamodule.num_classes == 8 and datamodule.excluded_class_names == ["k3", "k7"]
+    assert datamodule.class_names == [f"k{i}" for i in (0, 1, 2, 4, 5, 6, 8, 9)]
+    assert datamodule.summary() == {"excluded_classes": ["k3", "k7"]}
+    train = datamodule.train_set
+    assert torch.bincount(train.labels).tolist() == [4] * 8 and len(train.stored_images) == 32
     original = TenClassSource().load()
     kept = ~torch.isin(original.train_labels, torch.tensor([3, 7]))
-    assert torch.equal(splits.train_images, original.train_images[kept])
-    with pytest.raises(ConfigError, match="no class 'dog'"):
-        WithoutClasses(TenClassSource(), ["dog"]).load()
+    assert torch.equal(train.stored_images, original.train_images[kept])
+    renumbered = torch.tensor([0, 1, 2, -1, 3, 4, 5, -1, 6, 7])
+    assert torch.equal(train.labels, renumbered[original.train_labels[kept]])
+    assert int(datamodule.test_set.labels.max()) == 7 and len(datamodule.test_set) == 16
+    # the WithoutClasses source that runs made before the option was configured with: the same data
+    old = setup(WithoutClasses(TenClassSource(), ["k3", 7]))
+    assert old.num_classes == 8 and old.class_names == datamodule.class_names
+    assert torch.equal(old.train_set.stored_images, train.stored_images)
+    assert torch.equal(old.train_set.labels, train.labels)
+    for nothing in (None, []):
+        assert setup(exclude_classes=nothing).num_classes == 10 and setup().summary() == {}
+
+
+@pytest.mark.parametrize(
+    "exclude, message",
+    [
+        (
+            ["dog"],
+            "dataset.exclude_classes: no class 'dog'; the classes are k0, k1, k2, k3, k4, k5, k6, k7, k8, k9",
+        ),
+        ([10], "no class 10; the classes are k0, k1"),
+        ([3, "k3"], "names one class twice"),
+        ([f"k{i}" for i in range(9)], "leaves fewer than 2 of the 10 classes"),
+        (1.5, "must be null or a list of class names or numbers, got 1.5"),
+        ({"k3": 1}, "must be null or a list"),
+        ([True], "must be null or a list"),
+    ],
+)
+def test_exclude_classes_problems_are_one_line_config_errors(exclude, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as error:
+        setup(exclude_classes=exclude)
+    assert "\n" not in str(error.value)
+
+
+def test_digits_without_8_trains_a_nine_class_network(tmp_path):
+    """``dataset=digits dataset.exclude_classes=["8"]`` as a user runs it: 9 classes, labels 0..8, no '8'."""
+    run = tmp_path / "run"
+    summary = run_training(
+        ['dataset.exclude_classes=["8"]', "sampler.burn_in_epochs=1", "schedule.max_epochs=2", FEW_BATCHES],
+        run,
+    )
+    digits = DigitsSource(test_fraction=0.2, split_seed=0).load()
+    not_eight, test_not_eight = digits.train_labels != 8, digits.test_labels != 8
+    assert summary["excluded_classes"] == ["8"]
+    assert summary["class_names"] == ["0", "1", "2", "3", "4", "5", "6", "7", "9"]
+    assert summary["num_train"] == int(not_eight.sum()) and summary["num_test"] == int(test_not_eight.sum())
+    (hparams,) = run.glob("**/hparams.yaml")
+    assert OmegaConf.load(hparams)["dataset.exclude_classes"] == "8"
+    # every training sample, scored at the switch: labels 0..8, all of them
+    weights = torch.load(run / "sample_weights.pt", weights_only=True)
+    assert sorted(set(weights["label"].tolist())) == list(range(9))
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    last_layer = [value for key, value in state.items() if key.endswith("weight")][-1]
+    assert last_layer.shape[0] == 9
+    # the data the run trained on, rebuilt from its own config: the digits other than 8, '9' now 8
+    datamodule = instantiate(OmegaConf.load(run / ".hydra" / "config.yaml").dataset)
+    datamodule.setup("fit")
+    assert torch.equal(datamodule.train_set.stored_images, digits.train_images[not_eight])
+    labels = digits.train_labels[not_eight]
+    assert torch.equal(datamodule.train_set.labels, torch.where(labels == 9, 8, labels))
 
 
 # -- on-disk formats ----------------------------------------------------------------------
@@ -236,9 +297,9 @@ def datamodule_from_config(dataset: str, tmp_path: Path, *overrides: str) -> Ima
     return datamodule
 
 
-def test_cifar9_config_is_cifar10_without_dog(tmp_path):
+def test_cifar9_is_cifar10_without_dog(tmp_path):
     write_cifar10(tmp_path / "data")
-    datamodule = datamodule_from_config("cifar9", tmp_path)
+    datamodule = datamodule_from_config("cifar10 dataset.exclude_classes=[dog]", tmp_path)
     assert datamodule.num_classes == 9 and datamodule.class_names == [
         c for c in CIFAR10_CLASSES if c != "dog"
     ]
@@ -268,7 +329,7 @@ def test_cifar_variant_configs(tmp_path, dataset, expected):
 @pytest.mark.parametrize(
     "dataset,expected",
     [
-        ("fashion_mnist9", 36),
+        ("fashion_mnist dataset.exclude_classes=[Shirt]", 36),
         ("fashion_mnist +dataset/multiaug=cifar", 200),
         ("fashion_mnist +dataset/imbalance=a5_cifar", 40 + 2 * 4 * 4),
         ("fashion_mnist +dataset/imbalance=a20_cifar", 40 + 2 * 4 * 19),
@@ -278,14 +339,14 @@ def test_fashion_mnist_variant_configs(tmp_path, dataset, expected):
     write_fashion_mnist(tmp_path / "data")
     datamodule = datamodule_from_config(dataset, tmp_path, "dataset.train_samples_per_class=4")
     assert datamodule.num_train == expected
-    if dataset == "fashion_mnist9":
+    if "Shirt" in dataset:
         assert "Shirt" not in datamodule.class_names and datamodule.num_classes == 9
 
 
 @pytest.mark.parametrize(
     "dataset,expected",
     [
-        ("digits9", None),
+        ('digits dataset.exclude_classes=["8"]', None),
         ("digits +dataset/multiaug=cifar", 5 * 60),
         ("digits +dataset/imbalance=a5_cifar", 60 + 2 * 6 * 4),
         ("digits +dataset/imbalance=a20_cifar", 60 + 2 * 6 * 19),
@@ -293,7 +354,7 @@ def test_fashion_mnist_variant_configs(tmp_path, dataset, expected):
 )
 def test_digits_variant_configs(tmp_path, dataset, expected):
     datamodule = datamodule_from_config(dataset, tmp_path, "dataset.train_samples_per_class=6")
-    if dataset == "digits9":
+    if "exclude_classes" in dataset:
         assert (
             datamodule.num_classes == 9 and "8" not in datamodule.class_names and datamodule.num_train == 54
         )
@@ -342,7 +403,7 @@ def test_image_folder_variants_imbalance_and_class_subset(tmp_path):
     assert datamodule.num_train == 20 + 2 * 2 * 19 and len(datamodule.augmented_classes) == 2
     assert len(torch.unique(rows(datamodule), dim=0)) == datamodule.num_train
     assert datamodule.train_set[datamodule.num_train - 1][0].shape == (3, 12, 12)
-    nine = setup(WithoutClasses(source, ["n05"]))
+    nine = setup(source, exclude_classes=["n05"])
     assert nine.num_classes == 9 and nine.num_train == 18 and "n05" not in nine.class_names
     pruned = setup(source)
     pruned.keep_training_samples(torch.tensor([0, 3, 7]))

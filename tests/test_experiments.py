@@ -97,15 +97,16 @@ def sweep_params(cfg) -> dict[str, list]:
     return swept
 
 
-def tiny_dataset(choice: str) -> list[str]:
-    """The digits counterpart of a dataset config; its options (imbalance, policies) stay the experiment's."""
+def tiny_dataset(choice: str, excludes_classes: bool = False) -> list[str]:
+    """The digits counterpart of a dataset config; its options (imbalance, policies) stay the
+    experiment's, except the classes left out: the digits have no 'dog', they go without '8'."""
     name = choice.replace("imagenet", "digits_imagefolder")
     name = re.sub(r"^(cifar100|cifar10|fashion_mnist)", "digits", name)
-    name = {"cifar9": "digits9"}.get(name, name)
+    without = ['dataset.exclude_classes=["8"]'] if excludes_classes else []
     if name == "digits_imbalanced":  # fashion_mnist_imbalanced: the fixed shifted copies
-        return ["dataset=digits", "+dataset/imbalance=a5_shifted"]
+        return ["dataset=digits", "+dataset/imbalance=a5_shifted", *without]
     assert (CONFIGS / "dataset" / f"{name}.yaml").is_file(), f"no tiny counterpart for dataset {choice}"
-    return [f"dataset={name}"]
+    return [f"dataset={name}", *without]
 
 
 def files_read(cfg) -> list[str]:
@@ -238,12 +239,15 @@ def test_experiment_composes_sweeps_and_trains_on_tiny_data(name, tmp_path, data
     check_sweep(cfg, name, tmp_path)
 
     # one tiny run of its default job on the digits counterpart of its dataset
-    tiny = tiny_dataset(cfg.hydra.runtime.choices.dataset)
+    excludes_classes = bool(cfg.dataset.exclude_classes)
+    tiny = tiny_dataset(cfg.hydra.runtime.choices.dataset, excludes_classes)
     summary, tiny_cfg = run_tiny([f"experiment={name}", *tiny], tmp_path / "tiny", data_dir)
     assert summary["total_steps"] == 2 and summary["experiment"] == name
     assert 0.0 <= summary["final_test_acc"] <= 1.0
     if OmegaConf.select(tiny_cfg, "dataset.imbalance"):
         assert len(summary["augmented_classes"]) == 2  # 20% of the digits' 10 classes
+    if excludes_classes:
+        assert summary["excluded_classes"] == ["8"] and len(summary["class_names"]) == 9
 
 
 @pytest.mark.parametrize("method", METHODS)

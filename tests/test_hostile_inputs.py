@@ -285,6 +285,10 @@ def test_score_with_gamma_minus_a_million_writes_finite_weights(finished_run, tm
         (["trainer=ddp_cpu", "trainer.strategy=ddp_spawn"], ["ddp_spawn", "trainer=ddp_cpu"]),
         (["+trainer.strategy=ddp_spawn"], ["ddp_spawn", "trainer=ddp_cpu"]),
         (["sampler.weights_order=reversed"], ["sampler.weights_order"]),
+        (
+            ["dataset.exclude_classes=[8,eight]"],
+            ["dataset.exclude_classes: no class 'eight'", "the classes are 0, 1, 2, 3, 4, 5, 6, 7, 8, 9"],
+        ),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, fragments, tmp_path):
@@ -303,7 +307,7 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(key, tmp_path):
 @pytest.mark.parametrize(
     "overrides, fragments",
     [
-        (["dataset=digits9"], ["checkpoint of another network", "9 classes", "[10,"]),
+        (['dataset.exclude_classes=["8"]'], ["checkpoint of another network", "9 classes", "[10,"]),
         (["dataset.train_samples_per_class=50"], ["covers 1438 samples", "500"]),
     ],
 )

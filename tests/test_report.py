@@ -471,6 +471,53 @@ def test_runs_from_before_dataset_options_group_with_newer_ones(tmp_path):
     assert [g.seeds for g in comparison.groups] == [[0, 1]]
 
 
+@pytest.mark.parametrize(
+    "old_choice, source, excluded, name, plain_name",
+    [
+        ("digits9", "digits", "8", "digits without 8", "digits (8x8)"),
+        ("fashion_mnist9", "fashion_mnist", "Shirt", "Fashion-MNIST, 9 classes", "Fashion-MNIST"),
+    ],
+)
+def test_runs_from_before_exclude_classes_group_with_newer_ones(
+    old_choice, source, excluded, name, plain_name, tmp_path
+):
+    """``dataset=digits9`` (a WithoutClasses source) became ``dataset=digits dataset.exclude_classes=["8"]``:
+    old and new run folders are one group under the old name; the data with every class stays apart."""
+    from omegaconf import OmegaConf
+
+    from conftest import compose_config
+
+    composed = compose_config(
+        [f"dataset={source}", f'dataset.exclude_classes=["{excluded}"]'], tmp_path / "c"
+    )
+    new = OmegaConf.to_container(composed.dataset)  # as .hydra/config.yaml holds it, interpolations kept
+    # the deleted digits9.yaml / fashion_mnist9.yaml: the source wrapped, no on_device key
+    old = {key: value for key, value in new.items() if key not in ("exclude_classes", "on_device")}
+    old["source"] = {
+        "_target_": "sample_importance.dataset.class_subset.WithoutClasses",
+        "source": new["source"],
+        "exclude": [excluded],
+    }
+    runs = tmp_path / "runs"
+    for seed, choice, dataset in (
+        (0, old_choice, old),
+        (1, source, new),
+        (2, source, {**new, "exclude_classes": None}),
+    ):
+        hydra = write_run(runs / str(seed), "uniform", seed, BASELINE_MEAN) / ".hydra"
+        config = yaml.safe_load((hydra / "config.yaml").read_text())
+        config["dataset"] = dataset
+        (hydra / "config.yaml").write_text(yaml.safe_dump(config))
+        choices = yaml.safe_load((hydra / "hydra.yaml").read_text())
+        choices["hydra"]["runtime"]["choices"]["dataset"] = choice
+        (hydra / "hydra.yaml").write_text(yaml.safe_dump(choices))
+    per_class = ", 500 per class" if source == "fashion_mnist" else ""
+    assert {c.title: [g.seeds for g in c.groups] for c in comparisons_of(runs)} == {
+        f"{name}{per_class}, LeNet": [[0, 1]],
+        f"{plain_name}{per_class}, LeNet": [[2]],
+    }
+
+
 def test_baseline_flag_picks_another_group(sweep):
     (comparison,) = comparisons_of(sweep, baseline=(("sampler", "importance"), ("sampler.gamma", "1")))
     assert comparison.baseline.label == OURS1
@@ -681,6 +728,22 @@ def test_display_names_follow_the_paper():
             }
         )
         == "CIFAR-100, 20 of 100 classes x20, ResNet50"
+    )
+    # classes left out (dataset.exclude_classes): the paper's CIFAR-9, or the classes named
+    assert names.set_title(
+        {"dataset": "cifar10", "model": "resnet18", "dataset.exclude_classes": ("dog",)}
+    ) == ("CIFAR-9, ResNet18")
+    assert (
+        names.set_title(
+            {
+                "dataset": "cifar10",
+                "model": "resnet18",
+                "dataset.exclude_classes": ("cat", "dog"),
+                "dataset.imbalance.class_fraction": 0.25,
+                "dataset.imbalance.replication": 5,
+            }
+        )
+        == "CIFAR-10 without cat, dog, 2 of 8 classes x5, ResNet18"
     )
     assert names.latex("ours (E=5, γ=0.5) 30% a_b") == r"ours (E=5, $\gamma$=0.5) 30\% a\_b"
 

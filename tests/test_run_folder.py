@@ -300,6 +300,34 @@ def test_a_checkpoint_without_settings_still_resumes(finished_run, tmp_path, cap
     assert resumed[run_folder.SETTINGS_KEY]["settings"]["seed"] == 5
 
 
+def test_a_run_configured_as_digits9_continues_under_dataset_exclude_classes(tmp_path):
+    """Before ``dataset.exclude_classes``, ``dataset=digits9`` wrapped the source in WithoutClasses; its
+    checkpoints resume under today's ``dataset=digits dataset.exclude_classes=["8"]`` as the same run."""
+    from omegaconf import open_dict
+
+    from conftest import FEW_BATCHES, compose_config
+    from sample_importance.train import train
+
+    folder = tmp_path / "run"
+    first = ["sampler=uniform", FEW_BATCHES]
+    cfg = compose_config([*TINY, *first, "schedule.max_epochs=1"], folder)
+    with open_dict(cfg):  # what the deleted configs/dataset/digits9.yaml composed to
+        del cfg.dataset["exclude_classes"], cfg.dataset["on_device"]
+        cfg.dataset.source = {
+            "_target_": "sample_importance.dataset.class_subset.WithoutClasses",
+            "source": cfg.dataset.source,
+            "exclude": ["8"],
+        }
+    folder.mkdir()
+    assert train(cfg)["total_steps"] == 5
+    summary = run_training([*first, 'dataset.exclude_classes=["8"]', "schedule.max_epochs=2"], folder)
+    assert summary["total_steps"] == 10 and summary["excluded_classes"] == ["8"]
+    [record] = summary["settings_changed_on_resume"]
+    assert record["changes"] == {"schedule.max_epochs": [1, 2]}
+    # a checkpoint from before the option existed has no such key: null is the same as absent
+    assert run_folder.setting_changes({"seed": 0}, {"seed": 0, "dataset.exclude_classes": None}) == {}
+
+
 @pytest.mark.slow
 def test_ddp_ranks_share_one_folder_and_continue_it(tmp_path):
     folder, data_dir = tmp_path / "run", tmp_path / "data"

@@ -28,6 +28,7 @@ from pathlib import Path
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 
+from sample_importance.dataset.class_subset import as_exclude_classes
 from sample_importance.errors import UserError
 
 LOCK_FILE = "run.lock"
@@ -97,7 +98,9 @@ MISSING = "(unset)"
 
 
 def setting_changes(old: dict, new: dict) -> dict:
-    """``{key: [old, new]}`` for every setting that differs."""
+    """``{key: [old, new]}`` for every setting that differs (class exclusion compared in today's form:
+    a run configured as ``dataset=cifar9`` continues as ``dataset=cifar10 dataset.exclude_classes=[dog]``)."""
+    old, new = as_exclude_classes(old), as_exclude_classes(new)
     return {
         key: [old.get(key, MISSING), new.get(key, MISSING)]
         for key in sorted(set(old) | set(new))

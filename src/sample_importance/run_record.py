@@ -208,6 +208,8 @@ def log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: dict) -> None:
         **scalar_settings(cfg.get("loss"), "loss"),
         **overridden_settings(cfg, choices),
     }
+    if summary.get("excluded_classes"):  # a list: one text column, as the overrides cannot give it
+        hparams["dataset.exclude_classes"] = ", ".join(map(str, summary["excluded_classes"]))
     metrics = {
         "hparams/best_test_acc": summary["best_test_acc"],
         "hparams/final_test_acc": summary["final_test_acc"],

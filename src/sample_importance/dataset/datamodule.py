@@ -1,4 +1,4 @@
-"""The DataModule: one source, its subsets, imbalance, policies and pruning, and the one IndexSampler."""
+"""The DataModule: one source, its classes, subsets, imbalance, policies and pruning, and the IndexSampler."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from sample_importance.atomic import torch_save
 from sample_importance.dataset import policy_data
+from sample_importance.dataset.class_subset import OPTION as EXCLUDE_CLASSES
+from sample_importance.dataset.class_subset import class_list, without_classes
 from sample_importance.dataset.policies import PolicySet, check_policies
 from sample_importance.dataset.pruning import Pruning
 from sample_importance.dataset.tensor_data import collate
@@ -75,6 +77,9 @@ class ImageDataModule(pl.LightningDataModule):
     Args:
         source: an object with ``prepare()``, ``load() -> ImageSplits`` and the attributes
             ``in_channels``, ``image_size``, ``num_classes``.
+        exclude_classes: None, or class names or numbers (the source's numbering) left out of
+            both splits; the other classes keep their order, numbered 0..K-1 (CIFAR-9 is CIFAR-10
+            with ``[dog]``). Applied first: subsets, imbalance and policies see K classes.
         batch_size: the global batch size B (split evenly over DDP ranks, so T_e = floor(M / B)
             for any world size).
         train_samples_per_class, test_samples_per_class: seeded class-balanced subsets taken
@@ -106,6 +111,7 @@ class ImageDataModule(pl.LightningDataModule):
         self,
         source,
         batch_size: int = 128,
+        exclude_classes: list | None = None,
         train_samples_per_class: int | None = None,
         test_samples_per_class: int | None = None,
         subset_seed: int = 0,
@@ -125,6 +131,7 @@ class ImageDataModule(pl.LightningDataModule):
         super().__init__()
         check_dataset_settings(train_samples_per_class, test_samples_per_class, imbalance, num_workers)
         self.source = source
+        self.exclude_classes = class_list(exclude_classes, EXCLUDE_CLASSES)
         self.batch_size = int(batch_size)
         self.train_samples_per_class = train_samples_per_class
         self.test_samples_per_class = test_samples_per_class
@@ -154,12 +161,11 @@ class ImageDataModule(pl.LightningDataModule):
             if prune_scores_file is not None
             else None
         )
-        self.in_channels, self.image_size, self.num_classes = (
-            source.in_channels,
-            source.image_size,
-            source.num_classes,
-        )
+        self.in_channels, self.image_size = source.in_channels, source.image_size
+        # the class names are checked once the source has loaded them (setup)
+        self.num_classes = source.num_classes - len(set(self.exclude_classes))
         self.class_names: list[str] = []
+        self.excluded_class_names: list[str] = []
         self.augmented_classes: list[int] = []
         self.policy_names: list[str] = []
         # the datasets (``setup``): sample i of train_set and score_set is row i of the sample table
@@ -177,6 +183,10 @@ class ImageDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         splits = self.source.load()
+        if self.exclude_classes:
+            every_class = splits.class_names
+            splits = without_classes(splits, self.exclude_classes, EXCLUDE_CLASSES)
+            self.excluded_class_names = [name for name in every_class if name not in splits.class_names]
         self.class_names = splits.class_names
         keep = balanced_subset(splits.train_labels, self.train_samples_per_class, self.subset_seed)
         test_keep = balanced_subset(splits.test_labels, self.test_samples_per_class, self.subset_seed)
@@ -276,10 +286,11 @@ class ImageDataModule(pl.LightningDataModule):
 
     def summary(self) -> dict:
         """What the run's summary.json records about the data beyond its settings."""
-        if self.pruning is None:
-            return {}
-        # extra_iterations at the top level: the report adds them to t_n (runs.Run.setting)
-        return {"pruning": self.pruning.summary(), "extra_iterations": self.pruning.extra_iterations}
+        summary = {"excluded_classes": self.excluded_class_names} if self.excluded_class_names else {}
+        if self.pruning is not None:
+            # extra_iterations at the top level: the report adds them to t_n (runs.Run.setting)
+            summary.update(pruning=self.pruning.summary(), extra_iterations=self.pruning.extra_iterations)
+        return summary
 
     # -- loaders ------------------------------------------------------------------------
     def _world(self) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from sample_importance.dataset.class_subset import OLD_CHOICES, OPTION, as_exclude_classes
 from sample_importance.report import metrics, names
 from sample_importance.report.runs import LABEL_GROUPS, Run
 
@@ -72,16 +73,20 @@ def unset_new_key(key: str, value) -> bool:
 # (cifar100_imbalanced_a5 is now dataset=cifar100 with dataset/imbalance=a5_cifar): the choice
 # names the source, the dataset.* settings tell the options apart, so old and new runs group.
 OPTION_SUFFIX = re.compile(r"_(multiaug|imbalanced_a5|imbalanced_a20)$")
+# Likewise dataset=cifar9 (a WithoutClasses source) became dataset=cifar10 dataset.exclude_classes=[dog]
+# (class_subset.OLD_CHOICES, as_exclude_classes).
 
 
 def run_settings(run: Run) -> dict:
     """What defines a run's experiment, without its seed (see the module docstring)."""
     if run.config is not None:
-        flat = {
-            k: v
-            for k, v in flatten(run.config).items()
-            if not ignored(k) and v != SEED_INTERPOLATION and not unset_new_key(k, v)
-        }
+        flat = as_exclude_classes(
+            {
+                k: v
+                for k, v in flatten(run.config).items()
+                if not ignored(k) and v != SEED_INTERPOLATION and not unset_new_key(k, v)
+            }
+        )
     else:  # a run made without Hydra's output folder: what summary.json says
         summary = run.summary or {}
         flat = {
@@ -100,11 +105,18 @@ def run_settings(run: Run) -> dict:
         if pruning.get("scores_file"):
             flat["dataset.prune_scores_file"] = pruning["scores_file"]
             flat["dataset.prune_fraction"] = pruning.get("prune_fraction")
+        if summary.get("excluded_classes"):
+            flat[OPTION] = tuple(summary["excluded_classes"])
     flat.update(
         {group: run.choices[group] for group in LABEL_GROUPS if group in run.choices and not ignored(group)}
     )
     if isinstance(flat.get("dataset"), str):
         flat["dataset"] = OPTION_SUFFIX.sub("", flat["dataset"])
+    if flat.get("dataset") in OLD_CHOICES:
+        flat["dataset"], excluded = OLD_CHOICES[flat["dataset"]]
+        flat.setdefault(OPTION, excluded)
+        if run.config is not None:  # those configs left it to the datamodule's default
+            flat.setdefault("dataset.on_device", False)
     return flat
 
 

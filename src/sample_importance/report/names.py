@@ -46,14 +46,18 @@ def setting_name(key: str) -> str:
 
 DATASETS = {
     "digits": ("digits (8x8)", 10),
-    "digits9": ("digits without 8", 9),
     "digits_imagefolder": ("digits (8x8)", 10),
     "fashion_mnist": ("Fashion-MNIST", 10),
-    "fashion_mnist9": ("Fashion-MNIST, 9 classes", 9),
     "cifar10": ("CIFAR-10", 10),
-    "cifar9": ("CIFAR-9", 9),
     "cifar100": ("CIFAR-100", 100),
     "imagenet": ("ImageNet-1K", 1000),
+}
+# Data sets without some classes (dataset.exclude_classes) that have a name of their own; any
+# other is "<name> without <classes>".
+SUBSETS = {
+    ("cifar10", ("dog",)): "CIFAR-9",
+    ("fashion_mnist", ("Shirt",)): "Fashion-MNIST, 9 classes",
+    ("digits", ("8",)): "digits without 8",
 }
 MODELS = {
     "lenet": "LeNet",
@@ -131,12 +135,19 @@ def method_name(settings: dict) -> str | None:
 
 
 def dataset_name(settings: dict) -> str | None:
-    """``Fashion-MNIST, 2 of 10 classes x5`` from the dataset choice and its imbalance settings."""
+    """``Fashion-MNIST, 2 of 10 classes x5`` from the dataset choice, its classes and imbalance settings."""
     choice = str(settings.get("dataset", ""))
     base = next((key for key in sorted(DATASETS, key=len, reverse=True) if choice.startswith(key)), None)
     if base is None:
         return None
     name, classes = DATASETS[base]
+    excluded = settings.get("dataset.exclude_classes")
+    if excluded:
+        excluded = (
+            tuple(str(c) for c in excluded) if isinstance(excluded, (list, tuple)) else (str(excluded),)
+        )
+        name = SUBSETS.get((base, excluded)) or f"{name} without {', '.join(excluded)}"
+        classes -= len(set(excluded))
     fraction = settings.get("dataset.imbalance.class_fraction")
     replication = settings.get("dataset.imbalance.replication")
     if isinstance(fraction, (int, float)) and replication:
