@@ -11,8 +11,10 @@ keys                            the weights at the switch                       
 ``weights_file=F`` (or a list)  the (mean) weights of files, e.g. other runs'       App. B, E.4
 ``score_source=train_forward``  (1 - p)^gamma, p from epoch E's training steps      Sec. 3 cost
 ``unbiased=true``               the loss times 1 / (N P(i))                         App. E.3
-``burn_in_epochs=auto``         E chosen by the weights' rank correlation           Fig. 9
 ==============================  ==================================================  ===========
+
+``burn_in_epochs=auto`` (Fig. 9: E chosen by the weights' rank correlation) changes when, not
+what: it is a burn-in rule (``burn_in.py``), which checks that the source here can serve it.
 """
 
 from __future__ import annotations
@@ -24,10 +26,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from sample_importance.config_checks import check_int_at_least
 from sample_importance.errors import ConfigError, UserError
 from sample_importance.model.classifier import gather_from_ranks
-from sample_importance.sampler.auto_burn_in import AutoBurnIn
 from sample_importance.sampler.index_sampler import scaled_to_max
 from sample_importance.sampler.method import Scores, ScoringPassWeights, p_true
 from sample_importance.sampler.scores import SCORE_NAMES, random_hardness
@@ -39,17 +39,12 @@ SCORE_SOURCES = ("eval_pass", "train_forward")
 
 
 def weight_source(
-    burn_in_epochs,
     score: str = "p_true",
     weights_file: str | list[str] | None = None,
     weights_order: str | None = None,
     score_source: str = "eval_pass",
-    auto_spearman_threshold: float = 0.9,
-    auto_max_burn_in_epochs: int = 10,
 ):
-    """(the weight source, the ``AutoBurnIn`` or None) that the ``sampler`` keys ask for; checks them."""
-    if burn_in_epochs != "auto":
-        check_int_at_least("sampler.burn_in_epochs", burn_in_epochs, 0)
+    """The weight source that the ``sampler`` keys ask for; checks them."""
     if score not in SCORE_NAMES:
         raise ConfigError(f"sampler.score must be one of {', '.join(SCORE_NAMES)}, got {score!r}")
     if score_source not in SCORE_SOURCES:
@@ -65,28 +60,13 @@ def weight_source(
                 "sampler.score_source=train_forward records p_true: use it with "
                 "sampler.score=p_true and no sampler.weights_file"
             )
-        if burn_in_epochs == "auto" or burn_in_epochs == 0:
-            raise ConfigError(
-                "sampler.score_source=train_forward needs a fixed sampler.burn_in_epochs >= 1 "
-                "(it reads epoch E's training steps)"
-            )
-        source = TrainForwardWeights()
-    elif weights_file is not None:
-        paths = [weights_file] if isinstance(weights_file, str) else [str(path) for path in weights_file]
-        source = FileWeights(paths, order)
-    elif score == "random":
-        source = RandomWeights()
-    else:
-        source = ScoringPassWeights(score)
-    if burn_in_epochs != "auto":
-        return source, None
+        return TrainForwardWeights()
     if weights_file is not None:
-        raise ConfigError(
-            "sampler.burn_in_epochs=auto needs scoring; it cannot be combined with sampler.weights_file"
-        )
-    if not source.needs_model:
-        raise ConfigError("sampler.burn_in_epochs=auto needs a model-based score, not sampler.score=random")
-    return source, AutoBurnIn(auto_spearman_threshold, auto_max_burn_in_epochs)
+        paths = [weights_file] if isinstance(weights_file, str) else [str(path) for path in weights_file]
+        return FileWeights(paths, order)
+    if score == "random":
+        return RandomWeights()
+    return ScoringPassWeights(score)
 
 
 class RandomWeights(ScoringPassWeights):

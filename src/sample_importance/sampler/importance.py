@@ -1,8 +1,8 @@
 """``sampler=importance``: uniform epochs until E, then draws by the method's weights (``method.py``).
 
-The callback decides when: at the end of epoch E (before the first epoch for E = 0, or once
-consecutive weights agree with ``burn_in_epochs=auto``: ``auto_burn_in.py``). What is drawn comes
-from a weight source: the method's scoring pass (``method.ScoringPassWeights``) or one of the
+When comes from a burn-in rule (``burn_in.py``): at the end of epoch E (before the first epoch for
+E = 0), or once consecutive weights agree (``burn_in_epochs=auto``). What is drawn comes from a
+weight source: the method's scoring pass (``method.ScoringPassWeights``) or one of the
 paper's ablations (``ablations.py``). SGD-SCI (``class_importance.py``) builds on this callback.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from sample_importance.config_checks import check_burn_in
 from sample_importance.sampler import diagnostics
 from sample_importance.sampler.ablations import UnbiasedLossWeight, weight_source
 from sample_importance.sampler.base import SamplerCallback
+from sample_importance.sampler.burn_in import burn_in_rule
 from sample_importance.sampler.method import Scores, check_weight_settings, save_sample_weights
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,15 @@ class ImportanceSampling(SamplerCallback):
 
     Args:
         burn_in_epochs: E, uniform epochs before the switch (0: weights from the untrained model),
-            or ``"auto"`` (``auto_burn_in.py``: switch once consecutive weights agree).
+            or ``"auto"`` (``burn_in.py``: switch once consecutive weights agree).
         gamma: the focusing parameter.
         weight_floor: lower bound for every weight (0 reproduces the paper; a small floor keeps
             learned samples in play on easy data where most p_true reach 1).
         unbiased: weight each sample's loss by 1 / (N P(i)) (Appendix E.3).
+        auto_spearman_threshold, auto_max_burn_in_epochs: ``burn_in_epochs=auto``'s settings.
         **ablations: where the weights come from instead of the method's scoring pass (``score``,
-            ``weights_file``, ``weights_order``, ``score_source``) and the ``auto_*`` settings;
-            ``ablations.py`` documents and checks them.
+            ``weights_file``, ``weights_order``, ``score_source``); ``ablations.py`` documents and
+            checks them.
     """
 
     name = "importance"
@@ -46,11 +47,16 @@ class ImportanceSampling(SamplerCallback):
         gamma: float = 0.5,
         weight_floor: float = 0.0,
         unbiased: bool = False,
+        auto_spearman_threshold: float = 0.9,
+        auto_max_burn_in_epochs: int = 10,
         **ablations,
     ) -> None:
         self.gamma, self.weight_floor = check_weight_settings(gamma, weight_floor)
         self.burn_in_epochs = burn_in_epochs
-        self.source, self.auto = weight_source(burn_in_epochs, **ablations)
+        self.source = weight_source(**ablations)
+        self.burn_in = burn_in_rule(
+            burn_in_epochs, self.source, auto_spearman_threshold, auto_max_burn_in_epochs
+        )
         self.unbiased = bool(unbiased)
         self.sample_loss_weight = UnbiasedLossWeight() if self.unbiased else None
         self.switched_after_epoch: int | None = None  # restored from checkpoints: never score twice
@@ -66,16 +72,13 @@ class ImportanceSampling(SamplerCallback):
             "score": source.pop("score"),
             "unbiased": self.unbiased,
             **source,
-            **(self.auto.hparams() if self.auto else {}),
+            **self.burn_in.hparams(),
         }
 
     def validate(self, max_epochs: int) -> None:
-        if self.auto is None:
-            check_burn_in("sampler.burn_in_epochs", self.burn_in_epochs, max_epochs)
-        else:
-            self.auto.validate(max_epochs)
+        self.burn_in.validate(max_epochs)
 
-    # -- when: at the end of epoch E (before the first epoch for E = 0) ----------------
+    # -- when: the burn-in rule, asked before the first epoch and after each until the switch --
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.validate(trainer.max_epochs)
         if self.unbiased:
@@ -83,40 +86,22 @@ class ImportanceSampling(SamplerCallback):
         if self.switched_after_epoch is not None:
             return
         self.source.check(trainer)  # a wrong weights file fails now, not after E epochs
-        if self.auto is not None and not self.auto.started:
-            self.observe_for_auto(trainer, pl_module, 0)  # the untrained model's weights, E = 0
-        elif self.auto is None and self.burn_in_epochs == 0:
-            self.switch(trainer, pl_module, 0)  # before the first epoch's iterator is made
+        self.ask_burn_in(trainer, pl_module, 0)  # E = 0 switches before the first epoch's iterator is made
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.switched_after_epoch is None:
-            self.source.epoch_starts(trainer.current_epoch + 1 == self.burn_in_epochs, trainer)
+            self.source.epoch_starts(self.burn_in.is_last_burn_in_epoch(trainer.current_epoch), trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.source.batch_ends(outputs)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.switched_after_epoch is not None:
-            return
-        epochs_done = trainer.current_epoch + 1
-        if self.auto is not None:
-            self.observe_for_auto(trainer, pl_module, epochs_done)
-        elif epochs_done == self.burn_in_epochs:
-            self.switch(trainer, pl_module, epochs_done)
+        if self.switched_after_epoch is None:
+            self.ask_burn_in(trainer, pl_module, trainer.current_epoch + 1)
 
-    def observe_for_auto(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epochs_done: int) -> None:
-        scored = self.weigh(trainer, pl_module)
-        rho = self.auto.observe(epochs_done, scored[1])
-        if rho is not None:
-            log.info(
-                "burn_in_epochs=auto: Spearman rho between the weights of epochs %d and %d is %.4f",
-                epochs_done - 1,
-                epochs_done,
-                rho,
-            )
-            for writer in diagnostics.tensorboard_writers(trainer):
-                writer.add_scalar("importance/auto_burn_in_spearman", rho, trainer.global_step)
-        if self.auto.should_switch(epochs_done):
+    def ask_burn_in(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epochs_done: int) -> None:
+        scored = self.burn_in.weights_at(epochs_done, lambda: self.weigh(trainer, pl_module), trainer)
+        if scored is not None:
             self.switch(trainer, pl_module, epochs_done, scored)
 
     # -- what: scores, weights, the switch -------------------------------------------------
@@ -137,9 +122,9 @@ class ImportanceSampling(SamplerCallback):
         trainer: pl.Trainer,
         pl_module: pl.LightningModule,
         epochs_done: int,
-        scored: tuple[Scores, torch.Tensor, str] | None = None,
+        scored: tuple[Scores, torch.Tensor, str],
     ) -> None:
-        scores, weights, self.fallback = scored or self.weigh(trainer, pl_module)
+        scores, weights, self.fallback = scored
         if self.fallback:
             log.warning(
                 "every importance weight is zero (all hardness 0 with gamma=%s): drawing uniformly "
@@ -182,33 +167,29 @@ class ImportanceSampling(SamplerCallback):
             diagnostics.log_switch_again(trainer, self.scoring_seconds, self.chosen_burn_in())
 
     def chosen_burn_in(self) -> int | None:
-        """The E that ``burn_in_epochs=auto`` chose (None: E was fixed, or not chosen yet)."""
-        return self.switched_after_epoch if self.auto is not None else None
+        """The E that the burn-in rule chose (None: E was given, or not chosen yet)."""
+        return self.burn_in.chosen(self.switched_after_epoch)
 
     # -- checkpoint and summary ----------------------------------------------------------
     def state_dict(self) -> dict:
-        state = {
+        return {
             "switched_after_epoch": self.switched_after_epoch,
             "scoring_seconds": self.scoring_seconds,
             "fallback": self.fallback,
+            **self.burn_in.state_dict(),
         }
-        return {**state, "auto": self.auto.state_dict()} if self.auto is not None else state
 
     def load_state_dict(self, state: dict) -> None:
         self.switched_after_epoch = state["switched_after_epoch"]
         self.scoring_seconds = state.get("scoring_seconds", 0.0)
         self.fallback = state.get("fallback", "")
-        if self.auto is not None and state.get("auto"):
-            self.auto.load_state_dict(state["auto"])
+        self.burn_in.load_state_dict(state)
 
     def summary(self) -> dict:
-        record = {
+        return {
             **self.hparams(),
             "switched_after_epoch": self.switched_after_epoch,
             "scoring_time_s": self.scoring_seconds,
             "weights_fallback": self.fallback or None,
+            **self.burn_in.summary(self.switched_after_epoch),
         }
-        if self.auto is not None:
-            record["burn_in_epochs_chosen"] = self.switched_after_epoch
-            record["auto_spearman_history"] = [list(item) for item in self.auto.history]
-        return record
