@@ -6,6 +6,7 @@ Run as a user would: each app as a subprocess on the bundled digits.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -80,8 +81,15 @@ def finished_run(tmp_path_factory):
     return run
 
 
-def copy_run(run: Path, destination: Path) -> Path:
+def copy_run(run: Path, destination: Path, seed: int | None = None) -> Path:
+    """A copy of a run folder; with ``seed``, recorded as that seed's run (the report counts one
+    run per seed of a group, so two copies of one seed would be one run)."""
     shutil.copytree(run, destination)
+    if seed is not None:
+        summary = json.loads((destination / "summary.json").read_text())
+        (destination / "summary.json").write_text(json.dumps({**summary, "seed": seed}))
+        config = destination / ".hydra" / "config.yaml"
+        config.write_text(re.sub(r"(?m)^seed: .*$", f"seed: {seed}", config.read_text()))
     return destination
 
 
@@ -142,7 +150,7 @@ def test_report_lists_a_run_with_an_unreadable_weights_file_and_writes_the_rest(
     damage, finished_run, tmp_path
 ):
     good = copy_run(finished_run, tmp_path / "sweep" / "0")
-    bad = copy_run(finished_run, tmp_path / "sweep" / "1")
+    bad = copy_run(finished_run, tmp_path / "sweep" / "1", seed=1)
     marker = tmp_path / "payload_ran"
     if damage == "truncated":
         data = (bad / "sample_weights.pt").read_bytes()

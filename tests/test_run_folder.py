@@ -385,3 +385,29 @@ def test_a_resume_reads_its_checkpoint_once_before_lightning_does(tmp_path, monk
     summary = run_training(["sampler=uniform", "schedule.max_epochs=2"], folder)
     assert summary["epochs"] == 2
     assert [p for p in reads if p.endswith("last.ckpt")] == [str(folder / "checkpoints" / "last.ckpt")]
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes_as_the_same_run(tmp_path):
+    """A checkpoint written before ``dataset.prune_*`` existed lacks those keys; today they are null
+    (no pruning), so resuming it is no settings change (it was refused as ``(unset) -> None``)."""
+    from conftest import FEW_BATCHES
+
+    folder = tmp_path / "run"
+    first = ["sampler=uniform", FEW_BATCHES]
+    run_training([*first, "schedule.max_epochs=1"], folder)
+    last = folder / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    settings = checkpoint[run_folder.SETTINGS_KEY]["settings"]
+    dropped = [key for key in settings if key.startswith("dataset.prune_")]
+    assert len(dropped) == 4 and all(settings[key] is None for key in dropped)
+    for key in dropped:  # what the older version wrote
+        del settings[key]
+    torch.save(checkpoint, last)
+    summary = run_training([*first, "schedule.max_epochs=2"], folder)
+    assert summary["total_steps"] == 10
+    [record] = summary["settings_changed_on_resume"]
+    assert record["changes"] == {"schedule.max_epochs": [1, 2]}
+    # a key that was set (not null) and is gone is still a change
+    assert run_folder.setting_changes({"dataset.prune_fraction": 0.3}, {}) == {
+        "dataset.prune_fraction": [0.3, run_folder.MISSING]
+    }

@@ -99,13 +99,21 @@ MISSING = "(unset)"
 
 def setting_changes(old: dict, new: dict) -> dict:
     """``{key: [old, new]}`` for every setting that differs (class exclusion compared in today's form:
-    a run configured as ``dataset=cifar9`` continues as ``dataset=cifar10 dataset.exclude_classes=[dog]``)."""
+    a run configured as ``dataset=cifar9`` continues as ``dataset=cifar10 dataset.exclude_classes=[dog]``;
+    a key added since, at null, is no change)."""
     old, new = as_exclude_classes(old), as_exclude_classes(new)
     return {
         key: [old.get(key, MISSING), new.get(key, MISSING)]
         for key in sorted(set(old) | set(new))
-        if old.get(key, MISSING) != new.get(key, MISSING)
+        if old.get(key, MISSING) != new.get(key, MISSING) and not added_at_off(key, old, new)
     }
+
+
+def added_at_off(key: str, old: dict, new: dict) -> bool:
+    """A key one side lacks and the other holds as null: a setting added to the code since the
+    checkpoint was written (``dataset.prune_scores_file``, ``dataset.exclude_classes``), at its
+    "off" value, so the run is the same one."""
+    return (key not in old and new[key] is None) or (key not in new and old[key] is None)
 
 
 def is_allowed_change(key: str, old, new) -> bool:
