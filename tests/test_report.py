@@ -20,7 +20,7 @@ from sample_importance.errors import UserError
 from sample_importance.report import analysis, metrics
 from sample_importance.report.build import build_report, parse_baseline
 from sample_importance.report.groups import make_comparison_sets, make_groups
-from sample_importance.report.runs import find_run_folders, load_runs
+from sample_importance.report.runs import find_run_folders, load_runs, resolve_interpolations
 
 STEPS = [10, 20, 30, 40, 50]
 # Seed offsets around each group's mean: seed 0 on it, seed 1 above, seed 2 below.
@@ -516,6 +516,101 @@ def test_runs_from_before_exclude_classes_group_with_newer_ones(
         f"{name}{per_class}, LeNet": [[0, 1]],
         f"{plain_name}{per_class}, LeNet": [[2]],
     }
+
+
+def with_paper_keys(folder: Path, paper: dict, choices: dict | None = None, **sampler) -> Path:
+    """A run's config as an experiment that sets ``paper.*`` keys wrote it: ``sampler`` values replaced
+    (by interpolations), ``paper`` added; ``choices`` replace Hydra's recorded choices."""
+    path = folder / ".hydra" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["sampler"].update(sampler)
+    config["paper"] = paper
+    path.write_text(yaml.safe_dump(config))
+    if choices is not None:
+        hydra_file = folder / ".hydra" / "hydra.yaml"
+        hydra = yaml.safe_load(hydra_file.read_text())
+        hydra["hydra"]["runtime"]["choices"] = choices
+        hydra_file.write_text(yaml.safe_dump(hydra))
+    return folder
+
+
+def test_runs_of_the_same_resolved_config_group_however_their_paper_keys_spell_it(tmp_path):
+    """A CPU experiment that includes its paper twin keeps the twin's other ``paper.*`` keys, and its E
+    may come through ``${oc.select:paper.burn_in_epochs,5}`` from a table per model chosen by
+    ``${hydra:runtime.choices.model}``: runs group by what they ran (resolved, without ``paper.*``),
+    and a run whose E resolves to another value is another group, named by its E."""
+    runs = tmp_path / "runs"
+    by_model = {
+        "burn_in_by_model": {"lenet": 1, "resnet50": 10},
+        "burn_in_epochs": "${paper.burn_in_by_model.${hydra:runtime.choices.model}}",
+        "spv_burn_in_epochs": 1,
+        "el2n_scores_file": "${paths.output_dir}/el2n/${hydra:runtime.choices.dataset}/el2n_scores.pt",
+    }
+    from_table = "${oc.select:paper.burn_in_epochs,5}"
+    write_ours(runs / "written_out", 0, METHOD_MEAN, 0.5)  # E=1 in the sampler's own keys
+    with_paper_keys(write_ours(runs / "twin", 1, METHOD_MEAN, 0.5), by_model, burn_in_epochs=from_table)
+    e1 = {"burn_in_epochs": 1}
+    with_paper_keys(write_ours(runs / "e1", 2, METHOD_MEAN, 0.5), e1, burn_in_epochs=from_table)
+    e2 = {**by_model, "burn_in_by_model": {"lenet": 2}}
+    with_paper_keys(write_ours(runs / "e2", 0, GAMMA1_MEAN, 0.5), e2, burn_in_epochs=from_table)
+    # without Hydra's choices E cannot be resolved: its text and the paper.* keys it reads stay
+    no_model = {k: v for k, v in choices_of("importance").items() if k != "model"}
+    unknown = write_ours(runs / "e_unknown", 0, GAMMA1_MEAN, 0.5)
+    with_paper_keys(unknown, by_model, no_model, burn_in_epochs=from_table)
+    (comparison,) = comparisons_of(runs)
+    groups = {g.label: g for g in comparison.groups}
+    assert {label: g.seeds for label, g in groups.items()} == {
+        OURS05: [0, 1, 2],
+        "ours (E=2, γ=0.5)": [0],
+        f"ours (E={from_table}, γ=0.5)": [0],
+    }
+    assert not any(key.startswith("paper") for key in groups[OURS05].settings)
+    assert groups[f"ours (E={from_table}, γ=0.5)"].settings["paper.burn_in_by_model.resnet50"] == 10
+
+
+def test_offline_resolution_keeps_seed_and_paths_as_text_and_never_guesses_runtime_values():
+    """``paths`` and ``${seed}`` stay as their text inside resolved values (runs that differ only in
+    them group); a value only Hydra's runtime knows keeps its text, and so does a key reading it, even
+    through ``oc.select`` with a default; Hydra's recorded choices stand in for ``runtime.choices``."""
+    config = {
+        "seed": 3,
+        "paths": {"log_dir": "/logs", "output_dir": "${hydra:runtime.output_dir}"},
+        "paper": {
+            "scores": "${paths.log_dir}/el2n/${hydra:runtime.choices.dataset}/scores.pt",
+            "runs": "${paths.log_dir}/cpu",
+            "out": "${paths.output_dir}",
+            "job": "${hydra:job.name}",
+        },
+        "sampler": {
+            "weights_file": "${oc.select:paper.scores,null}",
+            "own": "${paper.runs}/lenet/seed${seed}/w.pt",
+            "mean": ["${paper.runs}/a.pt", "${paper.runs}/b.pt"],
+            "job": "${oc.select:paper.job,train}",
+            "out": "${paper.out}/x",
+        },
+        "dataset": {"seed": "${seed}"},
+    }
+    from hydra.core.utils import setup_globals
+    from omegaconf import OmegaConf
+
+    # a process where Hydra's resolver answers (scripts/claims.py composes configs before it reads runs)
+    had_resolver = OmegaConf.has_resolver("hydra")
+    OmegaConf.register_new_resolver("hydra", lambda key: f"this process's {key}", replace=True)
+    try:
+        resolved = resolve_interpolations(yaml.safe_load(yaml.safe_dump(config)), {"dataset": "digits"})
+    finally:
+        OmegaConf.clear_resolver("hydra")
+        if had_resolver:
+            setup_globals()  # Hydra's own resolvers back
+    assert resolved["sampler"] == {
+        "weights_file": "${paths.log_dir}/el2n/digits/scores.pt",
+        "own": "${paths.log_dir}/cpu/lenet/seed${seed}/w.pt",
+        "mean": ["${paths.log_dir}/cpu/a.pt", "${paths.log_dir}/cpu/b.pt"],
+        "job": "${oc.select:paper.job,train}",
+        "out": "${paths.output_dir}/x",
+    }
+    assert resolved["seed"] == 3 and resolved["paths"] == config["paths"]
+    assert resolved["dataset"]["seed"] == "${seed}"
 
 
 def test_baseline_flag_picks_another_group(sweep):

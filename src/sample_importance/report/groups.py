@@ -1,8 +1,9 @@
 """Runs that differ only in seed form a group; groups that differ only in method form a comparison set.
 
-A run's settings are its composed config (``.hydra/config.yaml``) flattened to dotted keys, with
-what does not change the experiment removed (the seed, paths, the checkpoint it resumed from,
-progress-bar switches), plus Hydra's group choices (``sampler: importance``). A comparison set
+A run's settings are its composed config (``.hydra/config.yaml``, interpolations resolved where that
+can be done offline) flattened to dotted keys, with what does not change the experiment removed
+(the seed, paths, the checkpoint it resumed from, progress-bar switches, the `paper.*` values that
+other keys read), plus Hydra's group choices (``sampler: importance``). A comparison set
 is the settings without the method (the ``sampler`` and ``loss`` groups): the same data, model,
 schedule and trainer. Each set's baseline for Eq. (3) is its ``sampler=uniform`` group (SGD-Scan)
 with the default loss, unless ``--baseline`` says otherwise.
@@ -38,9 +39,16 @@ IGNORED_KEYS = (
     "policy_sets",
 )
 SEED_INTERPOLATION = "${seed}"
-# Keys that tell methods apart inside one comparison set (`method` presets and the experiments'
-# `paper.*` settings choose samplers and losses; EL2N is SGD-Scan on pruned data, `dataset.prune_*`).
-METHOD_GROUPS = ("sampler", "loss", "method", "paper")
+# The experiments' `paper.*` settings are only read through interpolations in other keys
+# (``sampler.burn_in_epochs: ${oc.select:paper.burn_in_epochs,5}``): once a run's config is
+# resolved (runs.resolve_interpolations) their effect is in those keys, so they are left out, and
+# experiment files that ran the same thing with different `paper.*` keys (a CPU file and its paper
+# twin's leftovers) group. A run with a value still naming `paper.` (not resolvable offline) keeps them.
+INTERPOLATION_INPUTS = "paper"
+INPUT_REFERENCE = re.compile(r"[{:]paper\.")  # ${paper.x}, ${oc.select:paper.x,5}
+# Keys that tell methods apart inside one comparison set (`method` presets and the `paper.*` settings
+# a run keeps choose samplers and losses; EL2N is SGD-Scan on pruned data, `dataset.prune_*`).
+METHOD_GROUPS = ("sampler", "loss", "method", INTERPOLATION_INPUTS)
 METHOD_KEY_PREFIXES = ("dataset.prune_",)
 MAX_TITLE = 120
 DEFAULT_BASELINE = (("sampler", "uniform"),)
@@ -64,6 +72,17 @@ def ignored(key: str) -> bool:
     return any(key == k or key.startswith(f"{k}.") for k in IGNORED_KEYS)
 
 
+def is_input(key: str) -> bool:
+    return key == INTERPOLATION_INPUTS or key.startswith(f"{INTERPOLATION_INPUTS}.")
+
+
+def without_inputs(flat: dict) -> dict:
+    """The settings without `paper.*`, unless another value still reads them (left unresolved)."""
+    if any(INPUT_REFERENCE.search(str(value)) for key, value in flat.items() if not is_input(key)):
+        return flat
+    return {key: value for key, value in flat.items() if not is_input(key)}
+
+
 def unset_new_key(key: str, value) -> bool:
     """A key that runs made before it existed lack, at its "off" value: left out, so those runs group."""
     return value is None and key.startswith(METHOD_KEY_PREFIXES)
@@ -80,13 +99,12 @@ OPTION_SUFFIX = re.compile(r"_(multiaug|imbalanced_a5|imbalanced_a20)$")
 def run_settings(run: Run) -> dict:
     """What defines a run's experiment, without its seed (see the module docstring)."""
     if run.config is not None:
-        flat = as_exclude_classes(
-            {
-                k: v
-                for k, v in flatten(run.config).items()
-                if not ignored(k) and v != SEED_INTERPOLATION and not unset_new_key(k, v)
-            }
-        )
+        flat = {
+            k: v
+            for k, v in flatten(run.config).items()
+            if not ignored(k) and v != SEED_INTERPOLATION and not unset_new_key(k, v)
+        }
+        flat = as_exclude_classes(without_inputs(flat))
     else:  # a run made without Hydra's output folder: what summary.json says
         summary = run.summary or {}
         flat = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,41 +137,106 @@ def read_yaml(path: Path):
         return None
 
 
-KEEP_LITERAL = ("${seed}", "paths.", "hydra:", "${now:")
+# ``${hydra:runtime.choices.model}``: Hydra's runtime is not there when a report reads a run; the
+# run's own choices (its .hydra/hydra.yaml) stand in for it. Only plain names are put in.
+CHOICE_INTERPOLATION = re.compile(r"\$\{hydra:runtime\.choices\.([^${}]+)\}")
+PLAIN_CHOICE = re.compile(r"[\w./+-]+")
+# What stays as its interpolation text: the seed and a run's own folders (runs that differ only in
+# them group), and what only Hydra's runtime or the clock knows (no value to put in offline).
+LITERAL_KEYS = ("seed", "paths")
+RUNTIME_ONLY = ("${hydra:", "${now:")
+# Put in place of a value only Hydra's runtime knows: an interpolation no resolver answers, so every
+# key that uses it fails to resolve and keeps its text (oc.select would take a missing value's default).
+UNRESOLVABLE = "${needs_hydra_runtime:}"
 
 
-def resolve_interpolations(config: dict) -> dict:
-    """Resolve ``${...}`` values that can be resolved offline (``${oc.select:paper.x,5}``,
-    ``${schedule.batch_size}``).
+def substitute_choices(value, choices: dict):
+    """Every ``${hydra:runtime.choices.X}`` in a config (strings inside dicts and lists) -> the choice."""
+    if isinstance(value, dict):
+        return {key: substitute_choices(item, choices) for key, item in value.items()}
+    if isinstance(value, list):
+        return [substitute_choices(item, choices) for item in value]
+    if not isinstance(value, str):
+        return value
 
-    ``${seed}`` and references to ``paths`` (a run's own folders) stay literal, so runs that differ
-    only in them still group; values that need Hydra's runtime (``${hydra:...}``) keep their text.
+    def choice(match: re.Match) -> str:
+        chosen = choices.get(match.group(1))
+        return chosen if isinstance(chosen, str) and PLAIN_CHOICE.fullmatch(chosen) else match.group(0)
+
+    return CHOICE_INTERPOLATION.sub(choice, value)
+
+
+def has_interpolation(value) -> bool:
+    if isinstance(value, list):
+        return any(has_interpolation(item) for item in value)
+    return isinstance(value, str) and "${" in value
+
+
+def literal_tree(tree: dict, prefix: str) -> dict:
+    """``paths`` with each value replaced by its own interpolation text, escaped: it resolves to that text."""
+    return {
+        key: literal_tree(value, f"{prefix}.{key}") if isinstance(value, dict) else f"\\${{{prefix}.{key}}}"
+        for key, value in tree.items()
+    }
+
+
+def without_runtime_values(value):
+    if isinstance(value, dict):
+        return {key: without_runtime_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_runtime_values(item) for item in value]
+    return UNRESOLVABLE if isinstance(value, str) and any(t in value for t in RUNTIME_ONLY) else value
+
+
+def resolve_interpolations(config: dict, choices: dict | None = None) -> dict:
+    """Resolve the ``${...}`` values of a run's config that can be resolved offline, so that runs
+    which ran the same thing read the same however their experiment files spelled it
+    (``${oc.select:paper.burn_in_epochs,5}``, ``${paper.burn_in_by_model.${hydra:runtime.choices.model}}``
+    with the run's ``choices``, ``${schedule.batch_size}``).
+
+    ``${seed}`` and references to ``paths`` (a run's own folders) stay as their text, inside longer
+    values too (``${paths.log_dir}/cpu/el2n/digits/el2n_scores.pt``), so runs that differ only in them
+    still group. A value that cannot be resolved (it needs Hydra's runtime, a key is missing) keeps
+    its text; ``seed`` and ``paths`` keep theirs.
     """
-    from omegaconf import OmegaConf
+    from omegaconf import Container, OmegaConf
 
-    tree = OmegaConf.create(config)
+    prepared = without_runtime_values(substitute_choices(config, choices or {}))
+    if "seed" in config:
+        prepared["seed"] = "\\${seed}"
+    if isinstance(config.get("paths"), dict):
+        prepared["paths"] = literal_tree(config["paths"], "paths")
+    try:
+        tree = OmegaConf.create(prepared)
+    except Exception:  # not a config OmegaConf reads (keys it refuses): keep the text
+        return config
 
-    def walk(node, prefix):
+    def resolve(name: str, value):
+        try:
+            node = OmegaConf.select(tree, name, throw_on_missing=True)
+            return OmegaConf.to_container(node, resolve=True) if isinstance(node, Container) else node
+        except Exception:  # needs Hydra's runtime or a missing key: keep the text
+            return value
+
+    def walk(node: dict, prefix: str) -> None:
         for key, value in node.items():
             name = f"{prefix}{key}"
+            if name in LITERAL_KEYS:
+                continue
             if isinstance(value, dict):
                 walk(value, f"{name}.")
-            elif isinstance(value, str) and "${" in value and not any(t in value for t in KEEP_LITERAL):
-                try:
-                    node[key] = OmegaConf.to_container(
-                        OmegaConf.create({"v": OmegaConf.select(tree, name)}), resolve=True
-                    )["v"]
-                except Exception:  # needs Hydra's runtime or a missing key: keep the text
-                    pass
+            elif has_interpolation(value):
+                node[key] = resolve(name, value)
 
     walk(config, "")
     return config
 
 
 def hydra_choices(folder: Path) -> dict[str, str]:
+    """Hydra's group choices of a run (``model: lenet``, ``method: ours``), from .hydra/hydra.yaml."""
     hydra = (read_yaml(folder / ".hydra" / "hydra.yaml") or {}).get("hydra", {})
     choices = (hydra.get("runtime") or {}).get("choices") or {}
-    return {k: str(v) for k, v in choices.items() if k in LABEL_GROUPS and v is not None}
+    return {str(k): str(v) for k, v in choices.items() if v is not None}
 
 
 def last_log_line(folder: Path) -> str:
@@ -195,9 +261,10 @@ def load_run(folder: Path) -> Run:
 
     run = Run(folder)
     config = read_yaml(folder / ".hydra" / "config.yaml")
-    run.config = resolve_interpolations(config) if isinstance(config, dict) else None
+    choices = hydra_choices(folder)
+    run.config = resolve_interpolations(config, choices) if isinstance(config, dict) else None
     run.overrides = [str(o) for o in (read_yaml(folder / ".hydra" / "overrides.yaml") or [])]
-    run.choices = hydra_choices(folder)
+    run.choices = {k: v for k, v in choices.items() if k in LABEL_GROUPS}
     try:
         run.summary = (
             json.loads((folder / SUMMARY_FILE).read_text()) if (folder / SUMMARY_FILE).is_file() else None
