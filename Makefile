@@ -27,8 +27,11 @@ data: $(STAMP)
 train: data
 	$(PY) -m sample_importance.train paths.data_dir=$(DATA_DIR) $(ARGS)
 
+# The fast suite on every core (pytest-xdist; a file's tests stay on one worker, so a module's
+# shared run is made once); each worker's torch on one thread, so workers do not fight over cores.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
