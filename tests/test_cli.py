@@ -89,7 +89,6 @@ def test_full_error_shows_the_traceback_on_request(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_multirun_sweep_runs_one_job_per_combination_each_in_its_own_folder(tmp_path):
     result = run_cli(
         [

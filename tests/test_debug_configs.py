@@ -89,7 +89,6 @@ def test_every_debug_config_runs_every_sampler(debug, sampler, tmp_path, one_thr
     check_debug_run(debug, sampler, tmp_path)
 
 
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_debug_runs_go_to_their_own_log_folder(tmp_path):
     """From the command line, as a user runs it: the default job under debug=fast (E=5 lowered to 1)."""
     result = run_cli(

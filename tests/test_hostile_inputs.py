@@ -191,7 +191,6 @@ def labelled_scores(tmp_path_factory) -> Path:
         ),
     ],
 )
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_a_run_that_would_train_zero_steps_is_refused(overrides, fragment, labelled_scores, tmp_path):
     overrides = [o.format(scores=labelled_scores) for o in overrides]
     result = run_cli([*TRAIN, *TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, timeout=120)
@@ -360,7 +359,6 @@ def test_resuming_at_the_switch_with_a_truncated_weights_record_is_one_line(fini
 
 # -- per-sample files from elsewhere ----------------------------------------------------------------
 @pytest.mark.parametrize("key", ["sampler.weights_file", "dataset.prune_scores_file"])
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_a_bare_npy_file_is_refused_unless_its_order_is_stated(key, tmp_path):
     np.save(tmp_path / "values.npy", np.random.default_rng(0).random(len(digits_train_labels())))
     sampler = ["sampler.burn_in_epochs=0"] if key == "sampler.weights_file" else ["sampler=uniform"]

@@ -173,7 +173,6 @@ def test_hparams_tab_has_settings_and_accuracy_for_every_run(sweep):
         )
 
 
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_make_report_takes_several_sweep_folders(sweep, tmp_path):
     """A baseline swept apart from the method: ``make report SWEEPS="A B"`` compares both; without
     SWEEPS only the newest sweep is read (and the command says which)."""
@@ -220,7 +219,6 @@ def test_make_report_takes_several_sweep_folders(sweep, tmp_path):
     assert json.loads((day / "11-00-00-000000" / "report" / "report.json").read_text())["runs"] == 1
 
 
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_baseline_and_method_in_one_sweep_form_one_comparison(tmp_path):
     """The documented pattern ``-m method=sgd_scan,ours seed=...`` (no ``+method``), then the report."""
     from conftest import run_cli

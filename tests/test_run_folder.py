@@ -72,7 +72,6 @@ def run_copy(finished_run, tmp_path):
     return tmp_path / "run", data_dir
 
 
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_whole(tmp_path):
     folder, signals = tmp_path / "run", tmp_path / "signals"
     signals.mkdir()
@@ -215,7 +214,6 @@ def test_judging_a_lock_without_file_locks_goes_by_the_process_id(tmp_path, monk
     assert run_folder.judge(parent, True, tmp_path)[0] == run_folder.OURS
 
 
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_resume_with_other_settings_is_refused_then_allowed_and_recorded(run_copy):
     folder, data_dir = run_copy
     before = snapshot(folder)
@@ -235,7 +233,6 @@ def test_resume_with_other_settings_is_refused_then_allowed_and_recorded(run_cop
     assert "seed=3" in (folder / ".hydra" / "overrides.yaml").read_text()
 
 
-@pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_a_larger_max_epochs_continues_a_finished_run(run_copy):
     folder, data_dir = run_copy
     first = json.loads((folder / "summary.json").read_text())
