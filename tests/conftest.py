@@ -68,6 +68,31 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 300, env_extra: dict | No
     )
 
 
+def run_two_cpu_ranks(run_dir: Path, data_dir: Path, overrides: list[str], timeout: int = 300) -> dict:
+    """``python -m sample_importance.train trainer=ddp_cpu`` on the digits: two real DDP processes
+    on gloo, writing into run_dir; returns its summary.json (checked to come from two ranks)."""
+    import json
+
+    result = run_cli(
+        [
+            "-m",
+            "sample_importance.train",
+            "trainer=ddp_cpu",
+            "dataset=digits",
+            "trainer.enable_progress_bar=false",
+            f"hydra.run.dir={run_dir}",
+            f"paths.data_dir={data_dir}",
+            *overrides,
+        ],
+        cwd=REPO,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    return summary
+
+
 @pytest.fixture
 def one_thread():
     """Tiny convolutions on 2 busy cores run about 10x slower with two threads fighting over them."""

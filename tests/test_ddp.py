@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import RECORD_DRAWS, REPO, run_cli
+from conftest import RECORD_DRAWS, REPO, run_cli, run_two_cpu_ranks
 from draw_recorder import load_draws
 from independent import digits_p_true_from_checkpoint
 from sample_importance.sampler.index_sampler import IndexSampler
@@ -16,28 +16,9 @@ from sample_importance.sampler.index_sampler import IndexSampler
 @pytest.mark.slow  # a subprocess run or more: keeps make test under 10 minutes
 def test_two_rank_ddp_scores_like_one_process_and_splits_one_global_sequence(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli(
-        [
-            "-m",
-            "sample_importance.train",
-            "trainer=ddp_cpu",
-            "dataset=digits",
-            "schedule.batch_size=32",
-            "schedule.lr=0.1",
-            "schedule.max_epochs=2",
-            "sampler.burn_in_epochs=1",
-            "sampler.gamma=0.5",
-            "trainer.enable_progress_bar=false",
-            RECORD_DRAWS,
-            f"hydra.run.dir={run_dir}",
-            f"paths.data_dir={tmp_path / 'data'}",
-        ],
-        cwd=REPO,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["world_size"] == 2
+    overrides = ["schedule.batch_size=32", "schedule.lr=0.1", "schedule.max_epochs=2"]
+    overrides += ["sampler.burn_in_epochs=1", "sampler.gamma=0.5", RECORD_DRAWS]
+    summary = run_two_cpu_ranks(run_dir, tmp_path / "data", overrides)
     per_rank_batch = 16
     steps = (-(-1438 // 2)) // per_rank_batch  # ceil(N / world) samples per rank, drop_last
     assert summary["steps_per_epoch"] == steps and summary["total_steps"] == 2 * steps

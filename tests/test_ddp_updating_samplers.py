@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from conftest import REPO, run_cli
+from conftest import run_two_cpu_ranks
 from sampler_recorder import RECORD, load_record
 
 PER_RANK_BATCH = 16
@@ -16,26 +14,8 @@ FULL_STEPS = (-(-1438 // 2)) // PER_RANK_BATCH  # ceil(N / world) samples per ra
 
 def run_two_ranks(tmp_path, overrides: list[str]):
     run_dir = tmp_path / "run"
-    result = run_cli(
-        [
-            "-m",
-            "sample_importance.train",
-            "trainer=ddp_cpu",
-            "dataset=digits",
-            f"schedule.batch_size={2 * PER_RANK_BATCH}",
-            "schedule.lr=0.1",
-            "trainer.enable_progress_bar=false",
-            RECORD,
-            f"hydra.run.dir={run_dir}",
-            f"paths.data_dir={tmp_path / 'data'}",
-            *overrides,
-        ],
-        cwd=REPO,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["world_size"] == 2
+    overrides = [f"schedule.batch_size={2 * PER_RANK_BATCH}", "schedule.lr=0.1", RECORD, *overrides]
+    summary = run_two_cpu_ranks(run_dir, tmp_path / "data", overrides)
     return run_dir, summary, [load_record(run_dir, rank) for rank in (0, 1)]
 
 

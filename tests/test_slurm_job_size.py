@@ -21,14 +21,13 @@ exit 1
 """
 
 
-def sbatch_script(tmp_path, *overrides) -> tuple[dict[str, str], str]:
-    """The ``#SBATCH`` options (and the whole script) of ``train -m hydra/launcher=slurm OVERRIDES``."""
+def launch_on_slurm(tmp_path, sbatch: str, overrides, **env):
+    """``train -m hydra/launcher=slurm OVERRIDES`` with ``sbatch`` on PATH the given script."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "sbatch").write_text(FAKE_SBATCH)
+    (bin_dir / "sbatch").write_text(sbatch)
     (bin_dir / "sbatch").chmod(0o755)
-    copy = tmp_path / "job.sh"
-    result = run_cli(
+    return run_cli(
         [
             "-m",
             "sample_importance.train",
@@ -39,8 +38,14 @@ def sbatch_script(tmp_path, *overrides) -> tuple[dict[str, str], str]:
         ],
         cwd=REPO,
         timeout=120,
-        env_extra={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SBATCH_SCRIPT_COPY": str(copy)},
+        env_extra={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env},
     )
+
+
+def sbatch_script(tmp_path, *overrides) -> tuple[dict[str, str], str]:
+    """The ``#SBATCH`` options (and the whole script) of ``train -m hydra/launcher=slurm OVERRIDES``."""
+    copy = tmp_path / "job.sh"
+    result = launch_on_slurm(tmp_path, FAKE_SBATCH, overrides, SBATCH_SCRIPT_COPY=str(copy))
     assert copy.is_file(), result.stderr[-3000:]
     script = copy.read_text()
     return dict(re.findall(r"^#SBATCH --([\w-]+)=(.*)$", script, flags=re.M)), script
@@ -124,23 +129,8 @@ def test_cpu_ddp_job_has_one_task_per_process_and_no_gpus(tmp_path):
 def test_job_size_that_cannot_be_resolved_is_refused_in_one_line_before_submitting(
     overrides, fragments, tmp_path
 ):
-    bin_dir = tmp_path / "bin"  # an sbatch that would fail the test if anything were submitted
-    bin_dir.mkdir()
-    (bin_dir / "sbatch").write_text("#!/bin/sh\necho submitted >&2\nexit 1\n")
-    (bin_dir / "sbatch").chmod(0o755)
-    result = run_cli(
-        [
-            "-m",
-            "sample_importance.train",
-            "-m",
-            "hydra/launcher=slurm",
-            *overrides,
-            f"paths.log_dir={tmp_path / 'logs'}",
-        ],
-        cwd=REPO,
-        timeout=120,
-        env_extra={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
-    )
+    # an sbatch that would fail the test if anything were submitted
+    result = launch_on_slurm(tmp_path, "#!/bin/sh\necho submitted >&2\nexit 1\n", overrides)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
     assert lines[0].startswith("error: ") and all(fragment in lines[0] for fragment in fragments), lines[0]
