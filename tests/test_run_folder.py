@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, TESTS_DIR, TINY, run_cli, run_training
+from conftest import FEW_BATCHES, REPO, TESTS_DIR, TINY, run_cli, run_training
 from sample_importance import run_folder
 from sample_importance.errors import UserError
 
@@ -116,6 +116,43 @@ def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_wh
     assert not (folder / run_folder.LOCK_FILE).exists()
 
 
+def test_a_second_el2n_process_in_a_busy_folder_is_refused_and_the_first_writes_its_scores(tmp_path):
+    """The EL2N app trains k models into its folder (resuming each from its own last.ckpt): a second
+    process there would train into the same model folders, so it is refused as a training run is."""
+    folder, signals = tmp_path / "el2n", tmp_path / "signals"
+    signals.mkdir()
+
+    def el2n_cli(*overrides):
+        settings = ["el2n.models=1", "el2n.epochs=1", FEW_BATCHES, f"hydra.run.dir={folder}"]
+        return ["-m", "sample_importance.el2n", *TINY, *settings, *overrides]
+
+    first = subprocess.Popen(
+        [sys.executable, *el2n_cli("+callbacks.pause._target_=pause_at_step.PauseAtStep")]
+        + ["+callbacks.pause.step=2", f"+callbacks.pause.signal_dir={signals}"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (signals / "paused").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "the first process never trained"
+            time.sleep(0.1)
+        names = sorted(snapshot(folder))
+        line = one_line_error(run_cli(el2n_cli("seed=7"), cwd=REPO))
+        assert f"pid {first.pid} on host {socket.gethostname()}" in line and "in use" in line
+        assert sorted(snapshot(folder)) == names
+    finally:
+        (signals / "go").touch()
+        _, stderr = first.communicate(timeout=240)
+    assert first.returncode == 0, stderr[-3000:]
+    record = torch.load(folder / "el2n_scores.pt", weights_only=True)
+    assert record["seeds"] == [0] and record["extra_iterations"] == 5
+    assert not (folder / run_folder.LOCK_FILE).exists()
+
+
 def test_a_lock_left_by_an_ended_process_is_taken_over_with_a_warning(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
@@ -143,6 +180,19 @@ def test_a_lock_left_by_an_ended_process_is_taken_over_with_a_warning(tmp_path):
     assert (folder / "summary.json").is_file() and not (folder / run_folder.LOCK_FILE).exists()
 
 
+def outside_any_launcher(monkeypatch) -> None:
+    """No SLURM job or DDP rank in the environment: the lock judges by host and process alone."""
+    for variable in (
+        "SLURM_JOB_ID",
+        "SLURM_PROCID",
+        "RANK",
+        "LOCAL_RANK",
+        "NODE_RANK",
+        "TORCHELASTIC_RUN_ID",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+
+
 def test_a_lock_from_another_host_is_refused_unless_it_is_the_same_slurm_job(tmp_path, monkeypatch):
     folder = tmp_path / "run"
     folder.mkdir()
@@ -159,15 +209,7 @@ def test_a_lock_from_another_host_is_refused_unless_it_is_the_same_slurm_job(tmp
         )
     )
     before = snapshot(folder)
-    for variable in (
-        "SLURM_JOB_ID",
-        "SLURM_PROCID",
-        "RANK",
-        "LOCAL_RANK",
-        "NODE_RANK",
-        "TORCHELASTIC_RUN_ID",
-    ):
-        monkeypatch.delenv(variable, raising=False)
+    outside_any_launcher(monkeypatch)
     verdict, message = run_folder.peek(folder)
     assert (
         verdict == run_folder.REFUSE and "pid 4242 on host node-b" in message and f"delete {lock}" in message
@@ -185,15 +227,7 @@ def test_a_lock_from_another_host_is_refused_unless_it_is_the_same_slurm_job(tmp
 
 def test_judging_a_lock_without_file_locks_goes_by_the_process_id(tmp_path, monkeypatch):
     """On a file system without flock the holder's pid (and start time) on this host decide."""
-    for variable in (
-        "SLURM_JOB_ID",
-        "SLURM_PROCID",
-        "RANK",
-        "LOCAL_RANK",
-        "NODE_RANK",
-        "TORCHELASTIC_RUN_ID",
-    ):
-        monkeypatch.delenv(variable, raising=False)
+    outside_any_launcher(monkeypatch)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         live = run_folder.Holder(
@@ -387,8 +421,6 @@ def test_a_resume_reads_its_checkpoint_once_before_lightning_does(tmp_path, monk
 def test_a_checkpoint_from_before_a_setting_existed_resumes_as_the_same_run(tmp_path):
     """A checkpoint written before ``dataset.prune_*`` existed lacks those keys; today they are null
     (no pruning), so resuming it is no settings change (it was refused as ``(unset) -> None``)."""
-    from conftest import FEW_BATCHES
-
     folder = tmp_path / "run"
     first = ["sampler=uniform", FEW_BATCHES]
     run_training([*first, "schedule.max_epochs=1"], folder)

@@ -41,6 +41,21 @@ def el2n(cfg: DictConfig) -> Path:
     config_checks.validate(cfg)
     models = config_checks.check_int_at_least("el2n.models", cfg.el2n.models, 1)
     epochs = config_checks.check_int_at_least("el2n.epochs", cfg.el2n.epochs, 1)
+    from sample_importance import run_folder  # Lightning: imported once the settings are checked
+
+    output_dir = Path(cfg.paths.output_dir)
+    # One process per folder, as for training runs: a second one (a job started twice, a requeue
+    # while the first still runs) would train into the same model folders and overwrite the scores.
+    lock = run_folder.take_lock(output_dir)
+    try:
+        return train_and_score(cfg, models, epochs, output_dir)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def train_and_score(cfg: DictConfig, models: int, epochs: int, output_dir: Path) -> Path:
+    """Trains the k models (each resuming from its own folder's last checkpoint) and writes the scores."""
     import numpy as np
     import pytorch_lightning as pl
     import torch
@@ -48,7 +63,6 @@ def el2n(cfg: DictConfig) -> Path:
     from sample_importance.sampler.method import scoring_pass
     from sample_importance.train import build
 
-    output_dir = Path(cfg.paths.output_dir)
     total, labels, iterations, seconds = None, None, [], 0.0
     for model in range(models):
         model_cfg = model_config(cfg, model, output_dir)

@@ -525,22 +525,31 @@ def write_hydra_files(task_cfg: DictConfig, folder: Path) -> None:
         (target / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
 
 
+def take_lock(folder: Path) -> RunLock | None:
+    """The folder's lock, taken by rank 0 (the other ranks of a DDP run: None). Another live
+    process's lock, or a folder that cannot be written, is a one-line ``UserError``."""
+    if not is_rank_zero():
+        return None
+    lock = RunLock(folder)
+    try:
+        lock.acquire()
+    except OSError as error:
+        raise UserError(
+            f"cannot write into the run folder {folder} ({type(error).__name__}: {error.strerror or error})"
+        ) from error
+    return lock
+
+
 class RunFolder:
     """Holds the folder's lock (rank 0) for the ``with`` block; writes ``.hydra/`` on entry."""
 
     def __init__(self, cfg: DictConfig, start: Start):
         self.cfg, self.start = cfg, start
-        self.lock = RunLock(start.folder) if is_rank_zero() else None
+        self.lock: RunLock | None = None
 
     def __enter__(self) -> RunFolder:
+        self.lock = take_lock(self.start.folder)
         if self.lock is not None:
-            try:
-                self.lock.acquire()
-            except OSError as error:
-                raise UserError(
-                    f"cannot write into the run folder {self.start.folder} ({type(error).__name__}: "
-                    f"{error.strerror or error})"
-                ) from error
             try:
                 write_hydra_files(self.cfg, self.start.folder)
             except BaseException:
