@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -72,21 +73,14 @@ def run_copy(finished_run, tmp_path):
     return tmp_path / "run", data_dir
 
 
-def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_whole(tmp_path):
-    folder, signals = tmp_path / "run", tmp_path / "signals"
-    signals.mkdir()
-    first = subprocess.Popen(
-        [
-            sys.executable,
-            *train_cli(
-                folder,
-                tmp_path / "data",
-                "schedule.max_epochs=2",
-                "+callbacks.pause._target_=pause_at_step.PauseAtStep",
-                "+callbacks.pause.step=5",
-                f"+callbacks.pause.signal_dir={signals}",
-            ),
-        ],
+@contextmanager
+def paused_at_step(args: list[str], step: int, signal_dir):
+    """``python ARGS`` started with a callback that holds it after optimizer step ``step`` while the
+    ``with`` block runs (yields the process); then let go, and checked to end with exit 0."""
+    signal_dir.mkdir()
+    pause = ["+callbacks.pause._target_=pause_at_step.PauseAtStep", f"+callbacks.pause.step={step}"]
+    process = subprocess.Popen(
+        [sys.executable, *args, *pause, f"+callbacks.pause.signal_dir={signal_dir}"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
         stdout=subprocess.PIPE,
@@ -95,19 +89,26 @@ def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_wh
     )
     try:
         deadline = time.monotonic() + 240
-        while not (signals / "paused").exists():
-            assert first.poll() is None and time.monotonic() < deadline, "the first run never reached step 5"
+        while not (signal_dir / "paused").exists():
+            assert process.poll() is None and time.monotonic() < deadline, f"it never reached step {step}"
             time.sleep(0.1)
+        yield process
+    finally:
+        (signal_dir / "go").touch()
+        _, stderr = process.communicate(timeout=240)
+    assert process.returncode == 0, stderr[-3000:]
+
+
+def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_whole(tmp_path):
+    folder = tmp_path / "run"
+    first_run = train_cli(folder, tmp_path / "data", "schedule.max_epochs=2")
+    with paused_at_step(first_run, 5, tmp_path / "signals") as first:
         hydra_files = snapshot(folder / ".hydra")
         names = sorted(snapshot(folder))
         second = run_cli(train_cli(folder, tmp_path / "data", "schedule.max_epochs=2", "seed=7"), cwd=REPO)
         line = one_line_error(second)
         assert f"pid {first.pid} on host {socket.gethostname()}" in line and "in use" in line
         assert snapshot(folder / ".hydra") == hydra_files and sorted(snapshot(folder)) == names
-    finally:
-        (signals / "go").touch()
-        _, stderr = first.communicate(timeout=240)
-    assert first.returncode == 0, stderr[-3000:]
     summary = json.loads((folder / "summary.json").read_text())
     assert (
         summary["seed"] == 0 and summary["total_steps"] == 2 * STEPS and len(summary["test_acc_history"]) == 2
@@ -119,35 +120,17 @@ def test_a_second_process_in_a_busy_folder_is_refused_and_the_first_run_stays_wh
 def test_a_second_el2n_process_in_a_busy_folder_is_refused_and_the_first_writes_its_scores(tmp_path):
     """The EL2N app trains k models into its folder (resuming each from its own last.ckpt): a second
     process there would train into the same model folders, so it is refused as a training run is."""
-    folder, signals = tmp_path / "el2n", tmp_path / "signals"
-    signals.mkdir()
+    folder = tmp_path / "el2n"
 
     def el2n_cli(*overrides):
         settings = ["el2n.models=1", "el2n.epochs=1", FEW_BATCHES, f"hydra.run.dir={folder}"]
         return ["-m", "sample_importance.el2n", *TINY, *settings, *overrides]
 
-    first = subprocess.Popen(
-        [sys.executable, *el2n_cli("+callbacks.pause._target_=pause_at_step.PauseAtStep")]
-        + ["+callbacks.pause.step=2", f"+callbacks.pause.signal_dir={signals}"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while not (signals / "paused").exists():
-            assert first.poll() is None and time.monotonic() < deadline, "the first process never trained"
-            time.sleep(0.1)
+    with paused_at_step(el2n_cli(), 2, tmp_path / "signals") as first:
         names = sorted(snapshot(folder))
         line = one_line_error(run_cli(el2n_cli("seed=7"), cwd=REPO))
         assert f"pid {first.pid} on host {socket.gethostname()}" in line and "in use" in line
         assert sorted(snapshot(folder)) == names
-    finally:
-        (signals / "go").touch()
-        _, stderr = first.communicate(timeout=240)
-    assert first.returncode == 0, stderr[-3000:]
     record = torch.load(folder / "el2n_scores.pt", weights_only=True)
     assert record["seeds"] == [0] and record["extra_iterations"] == 5
     assert not (folder / run_folder.LOCK_FILE).exists()
