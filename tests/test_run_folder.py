@@ -127,12 +127,15 @@ def test_a_second_el2n_process_in_a_busy_folder_is_refused_and_the_first_writes_
         return ["-m", "sample_importance.el2n", *TINY, *settings, *overrides]
 
     with paused_at_step(el2n_cli(), 2, tmp_path / "signals") as first:
+        hydra_files = snapshot(folder / ".hydra")  # the first process's config, written under its lock
         names = sorted(snapshot(folder))
         line = one_line_error(run_cli(el2n_cli("seed=7"), cwd=REPO))
         assert f"pid {first.pid} on host {socket.gethostname()}" in line and "in use" in line
-        assert sorted(snapshot(folder)) == names
+        assert snapshot(folder / ".hydra") == hydra_files and sorted(snapshot(folder)) == names
     record = torch.load(folder / "el2n_scores.pt", weights_only=True)
     assert record["seeds"] == [0] and record["extra_iterations"] == 5
+    assert "el2n.models=1" in (folder / ".hydra" / "overrides.yaml").read_text()
+    assert "seed=7" not in (folder / ".hydra" / "overrides.yaml").read_text()
     assert not (folder / run_folder.LOCK_FILE).exists()
 
 

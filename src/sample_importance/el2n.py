@@ -48,6 +48,8 @@ def el2n(cfg: DictConfig) -> Path:
     # while the first still runs) would train into the same model folders and overwrite the scores.
     lock = run_folder.take_lock(output_dir)
     try:
+        if lock is not None:  # the config it ran, written once the folder is ours (as for training runs)
+            run_folder.write_hydra_files(cfg, output_dir)
         return train_and_score(cfg, models, epochs, output_dir)
     finally:
         if lock is not None:
